@@ -1,0 +1,50 @@
+# tsm-infra: `make demo` and `make test` are all a newcomer needs; both set themselves up.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CHECKOV_VENV := .venv-checkov
+SPEC ?= examples/three-nodes.yaml
+
+.PHONY: setup demo test lint checks pytest constraints clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml requirements/constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -c requirements/constraints.txt -e '.[dev]'
+	touch $@
+
+# checkov downgrades boto3 when installed beside it, so it gets a virtualenv of its own.
+$(CHECKOV_VENV)/.installed: requirements/checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/checkov.txt
+	touch $@
+
+demo: setup
+	$(BIN)/tsm-infra plan $(SPEC)
+
+# Static checks: code style, types, and both template linters (zero findings allowed).
+lint: setup $(CHECKOV_VENV)/.installed
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+	$(BIN)/mypy src
+	$(BIN)/tsm-infra lint
+	$(CHECKOV_VENV)/bin/checkov --directory templates --framework cloudformation \
+		--skip-download --compact --quiet
+
+pytest: setup
+	$(BIN)/pytest
+
+# Everything CI checks.
+test: lint pytest
+
+# Re-pin both virtualenvs after changing dependencies in pyproject.toml.
+constraints:
+	rm -rf /tmp/tsm-infra-pin && $(PYTHON) -m venv /tmp/tsm-infra-pin
+	/tmp/tsm-infra-pin/bin/pip install --quiet -e '.[dev]'
+	{ sed -n '1,2p' requirements/constraints.txt; \
+	  /tmp/tsm-infra-pin/bin/pip freeze --exclude-editable; } > requirements/constraints.tmp
+	mv requirements/constraints.tmp requirements/constraints.txt
+
+clean:
+	rm -rf $(VENV) $(CHECKOV_VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

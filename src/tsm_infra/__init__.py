@@ -1,0 +1,1 @@
+"""tsm-infra: stand up a Blockdaemon Builder Vault TSM cluster across AWS accounts."""

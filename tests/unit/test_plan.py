@@ -1,0 +1,120 @@
+"""The plan: order, stack names, parameters and the KMS -> Core wiring, offline."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from tests.helpers import VALID_SPEC
+from tsm_infra.cli import cli
+from tsm_infra.plan import JoinedRefs, OutputRef, build_plan
+from tsm_infra.spec import load_spec, load_spec_text
+
+
+def test_three_node_example_as_json(repo: Path) -> None:
+    result = CliRunner().invoke(
+        cli, ["plan", str(repo / "examples/three-nodes.yaml"), "--output", "json"]
+    )
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["deployed"] is False
+    stacks = data["stacks"]
+    assert len(stacks) == 6
+    assert [(s["stack_name"], s["order"]) for s in stacks] == [
+        ("tsm-acme-vault-node0-kms", 1),
+        ("tsm-acme-vault-node1-kms", 1),
+        ("tsm-acme-vault-node2-kms", 1),
+        ("tsm-acme-vault-node0-core", 3),
+        ("tsm-acme-vault-node1-core", 3),
+        ("tsm-acme-vault-node2-core", 3),
+    ]
+    assert [p["name"] for p in data["phases"]] == ["kms", "share", "core"]
+    assert {s["account"] for s in stacks} == {"111111111111", "222222222222", "333333333333"}
+    core2 = stacks[5]["parameters"]
+    assert core2["KmsKeyArn"] == "${tsm-acme-vault-node2-kms.KmsKeyArn}"
+    assert core2["PeerPublicKeyParameterArns"] == (
+        "${tsm-acme-vault-node0-kms.PublicKeyParameterArn},"
+        "${tsm-acme-vault-node1-kms.PublicKeyParameterArn}"
+    )
+    assert core2["PeerMpcAddresses"] == (
+        "tcp://node0.vault.acme.example:9000,tcp://node1.vault.acme.example:9000"
+    )
+    assert stacks[0]["parameters"]["PeerAccountIds"] == "222222222222,333333333333"
+    assert [t["kind"] for t in data["templates"]] == ["kms", "core"]
+
+
+def test_core_stacks_wait_for_every_kms_stack() -> None:
+    plan = build_plan(load_spec_text(VALID_SPEC))
+    kms = [s.stack_name for s in plan.steps() if s.kind == "kms"]
+    for step in plan.steps():
+        assert step.depends_on == (tuple(kms) if step.kind == "core" else ())
+
+
+def test_each_core_stack_is_wired_to_its_own_kms_stack_and_only_its_peers() -> None:
+    plan = build_plan(load_spec_text(VALID_SPEC))
+    for step in (s for s in plan.steps() if s.kind == "core"):
+        own = f"tsm-test-vault-node{step.node_index}-kms"
+        key = step.parameters["KmsKeyArn"]
+        assert key == OutputRef(own, "KmsKeyArn")
+        peers = step.parameters["PeerEgressCidrs"]
+        assert isinstance(peers, JoinedRefs)
+        assert {ref.stack for ref in peers.refs} == {
+            f"tsm-test-vault-node{i}-kms" for i in range(3) if i != step.node_index
+        }
+        assert step.parameters["PeerIndices"] == ",".join(
+            str(i) for i in range(3) if i != step.node_index
+        )
+
+
+def test_same_organization_needs_no_invitations_and_no_external_principals() -> None:
+    cluster = load_spec_text(
+        VALID_SPEC.replace("threshold: 1", "threshold: 1\nsame_organization: true")
+    )
+    plan = build_plan(cluster)
+    assert [p.name for p in plan.phases] == ["kms", "core"]
+    assert {s.parameters["AllowExternalPrincipals"] for s in plan.steps() if s.kind == "kms"} == {
+        "false"
+    }
+
+
+def test_node_settings_override_defaults() -> None:
+    text = VALID_SPEC.replace(
+        '    account: "222222222222"\n',
+        '    account: "222222222222"\n    region: us-east-1\n    multi_az: true\n'
+        "    nat_gateways: 2\n    instance_type: c7i.xlarge\n",
+    )
+    steps = {(s.node_index, s.kind): s for s in build_plan(load_spec_text(text)).steps()}
+    assert steps[1, "core"].region == "us-east-1"
+    assert steps[1, "core"].parameters["DbMultiAz"] == "true"
+    assert steps[1, "core"].parameters["InstanceType"] == "c7i.xlarge"
+    assert steps[1, "kms"].parameters["EgressAddressCount"] == "2"
+    assert steps[0, "core"].region == "eu-west-1"
+    assert steps[0, "core"].parameters["DbMultiAz"] == "false"
+    assert steps[0, "core"].parameters["InstanceType"] == "m7i.large"
+
+
+def test_plan_text_says_nothing_was_deployed(repo: Path) -> None:
+    result = CliRunner().invoke(cli, ["plan", str(repo / "examples/three-nodes.yaml"), "--no-lint"])
+    assert result.exit_code == 0, result.stderr
+    assert "Nothing has been deployed" in result.stdout
+    assert "${tsm-acme-vault-node1-kms.EgressCidrs}" in result.stdout
+    assert "deployed successfully" not in result.stdout.lower()
+
+
+def test_dev_example_warns_about_the_shared_account(repo: Path) -> None:
+    result = CliRunner().invoke(
+        cli, ["plan", str(repo / "examples/dev-single-account.yaml"), "--no-lint"]
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "warning: allow_shared_account:" in result.stderr
+    steps = build_plan(load_spec(repo / "examples/dev-single-account.yaml")).steps()
+    assert {s.parameters.get("PeerAccountIds") for s in steps if s.kind == "kms"} == {""}
+
+
+def test_every_example_is_valid(repo: Path) -> None:
+    examples = sorted((repo / "examples").glob("*.yaml"))
+    assert len(examples) >= 2
+    for example in examples:
+        assert load_spec(example).nodes
