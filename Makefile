@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 CHECKOV_VENV := .venv-checkov
 SPEC ?= examples/three-nodes.yaml
 
-.PHONY: setup demo test lint checks pytest constraints clean
+.PHONY: setup demo test lint pytest templates constraints clean
 
 setup: $(VENV)/.installed
 
@@ -23,11 +23,16 @@ $(CHECKOV_VENV)/.installed: requirements/checkov.txt
 demo: setup
 	$(BIN)/tsm-infra plan $(SPEC)
 
+# Copy the Lambda handlers' source into the templates that carry them inline.
+templates: setup
+	$(BIN)/tsm-infra package
+
 # Static checks: code style, types, and both template linters (zero findings allowed).
 lint: setup $(CHECKOV_VENV)/.installed
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
 	$(BIN)/mypy src
+	$(BIN)/tsm-infra package --check
 	$(BIN)/tsm-infra lint
 	$(CHECKOV_VENV)/bin/checkov --directory templates --framework cloudformation \
 		--skip-download --compact --quiet

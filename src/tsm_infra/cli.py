@@ -130,6 +130,22 @@ def lint() -> None:
 
 
 @cli.command()
+@click.option("--check", is_flag=True, help="Only report templates that are out of date.")
+def package(check: bool) -> None:
+    """Copy each inline Lambda handler's source module into its template."""
+    from tsm_infra.templates import package_all  # noqa: PLC0415
+
+    stale = package_all(write=not check)
+    for path in stale:
+        verb = "is out of date; run `make templates`" if check else "updated"
+        click.echo(f"{path}: {verb}")
+    if check and stale:
+        sys.exit(EXIT_FAILED)
+    if not stale:
+        click.echo("templates carry their handlers' current source")
+
+
+@cli.command()
 def schema() -> None:
     """Print the JSON Schema of the deployment spec."""
     from tsm_infra.spec import json_schema  # noqa: PLC0415

@@ -7,6 +7,7 @@ so the result does not depend on the current directory or on a `.cfnlintrc` in t
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,3 +111,107 @@ def lint_all(regions: Iterable[str] = ()) -> list[LintResult]:
         else:
             results.append(LintResult(kind, path, False))
     return results
+
+
+# --------------------------------------------------------------------------- what deploy sends
+
+# CloudFormation refuses a TemplateBody over this many bytes (TemplateURL allows 1 MB).
+TEMPLATE_BODY_LIMIT = 51_200
+
+
+def template_body(kind: str) -> str:
+    """The template as deploy sends it: compact JSON with every intrinsic in long form.
+
+    JSON keeps the inline handler free of YAML indentation (the body stays under
+    TEMPLATE_BODY_LIMIT without an S3 upload) and long forms are what every consumer,
+    emulators included, reads the same way.
+    """
+    import json  # noqa: PLC0415
+
+    from cfnlint.decode.decode import decode_str  # noqa: PLC0415
+
+    path = template_path(kind)
+    template, errors = decode_str(path.read_text(encoding="utf-8"))
+    if errors or template is None:
+        first = errors[0] if errors else None
+        where = f"{path}:{first.linenumber}" if first else str(path)
+        raise BadInputError(f"{where}: not a readable template: {first.message if first else ''}")
+    body = json.dumps(template, separators=(",", ":"))
+    if len(body.encode()) > TEMPLATE_BODY_LIMIT:
+        raise BadInputError(
+            f"{path}: {len(body.encode())} bytes as JSON, over CloudFormation's "
+            f"{TEMPLATE_BODY_LIMIT}-byte TemplateBody limit; shorten the inline handler"
+        )
+    return body
+
+
+# --------------------------------------------------------------------------- packaging
+# A template carries a Lambda handler inline (Code.ZipFile) so that one file is the whole
+# stack. The handler's single source is a module under src/; `package` copies it into the
+# template after a marker line naming that module, and a test proves the copies are identical.
+
+_INLINE_MARKER = re.compile(r"^(?P<indent> *)# tsm-infra: inline (?P<module>\S+\.py)\b.*$")
+_ZIPFILE = re.compile(r"^(?P<indent> *)ZipFile: \|$")
+
+
+@dataclass(frozen=True)
+class InlineCode:
+    """One inline handler in a template: the module it copies and the lines it occupies."""
+
+    module: str
+    start: int  # index of the first code line
+    end: int  # index one past the last code line
+    indent: str
+
+
+def find_inline_code(text: str) -> list[InlineCode]:
+    """Every `ZipFile: |` block announced by a `# tsm-infra: inline <module>` marker."""
+    lines = text.split("\n")
+    found = []
+    for i, line in enumerate(lines):
+        marker = _INLINE_MARKER.match(line)
+        if not marker:
+            continue
+        zipfile = _ZIPFILE.match(lines[i + 1]) if i + 1 < len(lines) else None
+        if zipfile is None:
+            raise BadInputError(f"line {i + 2}: `ZipFile: |` must follow the inline marker")
+        indent = zipfile["indent"] + "  "
+        end = i + 2
+        while end < len(lines) and (lines[end].startswith(indent) or not lines[end].strip()):
+            end += 1
+        while end > i + 2 and not lines[end - 1].strip():
+            end -= 1  # trailing blank lines belong to the YAML, not the code
+        found.append(InlineCode(marker["module"], i + 2, end, indent))
+    return found
+
+
+def inline_source(code: InlineCode, text: str) -> str:
+    """The code of an inline block as Lambda will save it (indentation removed)."""
+    lines = text.split("\n")[code.start : code.end]
+    return "\n".join(line[len(code.indent) :] for line in lines) + "\n"
+
+
+def package(text: str) -> str:
+    """The template text with every marked inline block replaced by its module's source."""
+    lines = text.split("\n")
+    for code in reversed(find_inline_code(text)):
+        source = (_REPO_ROOT / code.module).read_text(encoding="utf-8")
+        body = [code.indent + line if line else "" for line in source.rstrip("\n").split("\n")]
+        lines[code.start : code.end] = body
+    return "\n".join(lines)
+
+
+def package_all(*, write: bool) -> list[Path]:
+    """Templates whose inline code differs from the source; rewritten when `write`."""
+    stale = []
+    for kind in TEMPLATE_FILES:
+        path = template_path(kind)
+        if not path.is_file():
+            continue
+        text = path.read_text(encoding="utf-8")
+        packaged = package(text)
+        if packaged != text:
+            stale.append(path)
+            if write:
+                path.write_text(packaged, encoding="utf-8")
+    return stale

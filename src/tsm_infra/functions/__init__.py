@@ -1,0 +1,1 @@
+"""Lambda function sources shipped inline in the CloudFormation templates (stdlib + boto3 only)."""
