@@ -96,10 +96,10 @@ def plan(spec: str, output: str, no_lint: bool) -> None:
     from tsm_infra.plan import build_plan  # noqa: PLC0415
     from tsm_infra.render import lint_dict, plan_text  # noqa: PLC0415
     from tsm_infra.spec import load_spec  # noqa: PLC0415
-    from tsm_infra.templates import lint_all  # noqa: PLC0415
+    from tsm_infra.templates import TEMPLATE_FILES, lint_all, template_interface  # noqa: PLC0415
 
     cluster = load_spec(spec)
-    result = build_plan(cluster)
+    result = build_plan(cluster, {kind: template_interface(kind) for kind in TEMPLATE_FILES})
     lint = None if no_lint else lint_all(node.region for node in cluster.nodes)
     if output == "json":
         data = result.to_dict()

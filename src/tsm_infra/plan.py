@@ -12,7 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from tsm_infra.errors import TsmInfraError
 from tsm_infra.spec import Cluster, Node
+from tsm_infra.templates import TemplateInterface
 
 # Ports of the TSM node (TSM-FACTS.md); the Core stack exposes the same ones.
 MPC_PORT = 9000
@@ -64,6 +66,9 @@ class StackStep:
     template: str
     parameters: Mapping[str, ParamValue]
     depends_on: tuple[str, ...] = ()
+    # from the template, when it is written: defaults the plan leaves alone, and the outputs
+    template_defaults: Mapping[str, str] = field(default_factory=dict)
+    outputs: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready description; symbolic values stay symbolic."""
@@ -77,6 +82,8 @@ class StackStep:
             "template": self.template,
             "depends_on": list(self.depends_on),
             "parameters": {name: show(value) for name, value in self.parameters.items()},
+            "template_defaults": dict(self.template_defaults),
+            "outputs": list(self.outputs),
         }
 
 
@@ -208,14 +215,68 @@ def core_parameters(cluster: Cluster, node: Node) -> dict[str, ParamValue]:
     return params
 
 
-def build_plan(cluster: Cluster) -> Plan:
-    """The plan for a validated cluster: KMS stacks in parallel, then Core stacks in parallel."""
+class PlanError(TsmInfraError):
+    """The plan and a template disagree: a bug in tsm-infra or an edited template."""
+
+
+def _check_against(
+    kind: str, parameters: Mapping[str, ParamValue], template: TemplateInterface
+) -> dict[str, str]:
+    """Template defaults the plan does not override; PlanError if the two do not fit."""
+    unknown = sorted(set(parameters) - set(template.parameters))
+    missing = sorted(
+        name
+        for name, default in template.parameters.items()
+        if default is None and name not in parameters
+    )
+    if unknown or missing:
+        problems = [f"passes {', '.join(unknown)}, which it does not declare"] if unknown else []
+        problems += [f"does not pass required {', '.join(missing)}"] if missing else []
+        raise PlanError(
+            f"templates/{kind}.yaml and the plan disagree: the plan {'; '.join(problems)}"
+        )
+    return {
+        name: default
+        for name, default in template.parameters.items()
+        if name not in parameters and default is not None
+    }
+
+
+def _check_references(
+    steps: list[StackStep], templates: Mapping[str, TemplateInterface | None]
+) -> None:
+    """Every output a step consumes must be one its source stack's template declares."""
+    kinds = {step.stack_name: step.kind for step in steps}
+    for step in steps:
+        for value in step.parameters.values():
+            refs = value.refs if isinstance(value, JoinedRefs) else (value,)
+            for ref in refs:
+                if not isinstance(ref, OutputRef):
+                    continue
+                source = templates.get(kinds[ref.stack])
+                if source is not None and ref.output not in source.outputs:
+                    raise PlanError(
+                        f"templates/{kinds[ref.stack]}.yaml has no output {ref.output}, "
+                        f"which {step.stack_name} takes"
+                    )
+
+
+def build_plan(
+    cluster: Cluster, templates: Mapping[str, TemplateInterface | None] | None = None
+) -> Plan:
+    """The plan for a validated cluster: KMS stacks in parallel, then Core stacks in parallel.
+
+    With `templates` (each kind's interface, None where not written yet) every step is
+    checked against its template and shows its defaults and outputs.
+    """
     nodes = cluster.nodes
+    known = templates or {}
 
     def step(node: Node, kind: StackKind) -> StackStep:
-        parameters = (
-            kms_parameters(cluster, node) if kind == "kms" else core_parameters(cluster, node)
-        )
+        make = kms_parameters if kind == "kms" else core_parameters
+        parameters = make(cluster, node)
+        template = known.get(kind)
+        defaults = _check_against(kind, parameters, template) if template else {}
         depends = (
             tuple(stack_name(cluster.name, n.index, "kms") for n in nodes) if kind == "core" else ()
         )
@@ -229,6 +290,8 @@ def build_plan(cluster: Cluster) -> Plan:
             template=f"templates/{kind}.yaml",
             parameters=parameters,
             depends_on=depends,
+            template_defaults=defaults,
+            outputs=template.outputs if template else (),
         )
 
     phases = [
@@ -257,6 +320,7 @@ def build_plan(cluster: Cluster) -> Plan:
             tuple(step(node, "core") for node in nodes),
         )
     )
+    _check_references([step for phase in phases for step in phase.steps], known)
     return Plan(
         cluster=cluster.name,
         threshold=cluster.threshold,

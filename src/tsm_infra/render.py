@@ -44,11 +44,15 @@ def plan_text(plan: Plan, lint: list[LintResult] | None) -> str:
             out.append(
                 f"   {step.stack_name}  account {step.account}  {step.region}  ({step.access})"
             )
-            width = max(len(name) for name in step.parameters)
+            shown = {name: show(value) for name, value in step.parameters.items()}
+            width = max(len(name) for name in [*shown, *step.template_defaults])
+            out += [f"       {n.ljust(width)} = {v or '(empty)'}" for n, v in shown.items()]
             out += [
-                f"       {name.ljust(width)} = {show(value) if show(value) else '(empty)'}"
-                for name, value in step.parameters.items()
+                f"       {n.ljust(width)} = {v or '(empty)'}  (template default)"
+                for n, v in step.template_defaults.items()
             ]
+            if step.outputs:
+                out.append(f"       outputs: {', '.join(step.outputs)}")
     if lint is not None:
         out += ["", "Templates (cfn-lint):"]
         for result in lint:

@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tsm_infra.errors import BadInputError
 
@@ -111,6 +112,40 @@ def lint_all(regions: Iterable[str] = ()) -> list[LintResult]:
         else:
             results.append(LintResult(kind, path, False))
     return results
+
+
+# --------------------------------------------------------------------------- interface
+
+
+@dataclass(frozen=True)
+class TemplateInterface:
+    """What a template takes and gives: parameters (with defaults; None when required), outputs."""
+
+    parameters: dict[str, str | None]
+    outputs: tuple[str, ...]
+
+
+def _read_template_yaml(text: str) -> Any:
+    import yaml  # noqa: PLC0415
+
+    class Loader(yaml.SafeLoader):
+        """Reads CloudFormation YAML; intrinsic functions (!Ref, !Sub ...) become None."""
+
+    Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
+    return yaml.load(text, Loader=Loader)  # noqa: S506 - a SafeLoader subclass
+
+
+def template_interface(kind: str) -> TemplateInterface | None:
+    """The parameters and outputs of one stack kind's template; None if it is not written yet."""
+    path = template_path(kind)
+    if not path.is_file():
+        return None
+    data = _read_template_yaml(path.read_text(encoding="utf-8"))
+    parameters = {
+        name: None if "Default" not in spec else str(spec["Default"])
+        for name, spec in (data.get("Parameters") or {}).items()
+    }
+    return TemplateInterface(parameters, tuple(data.get("Outputs") or ()))
 
 
 # --------------------------------------------------------------------------- what deploy sends

@@ -63,7 +63,7 @@ def test_validate_json_output(repo: Path) -> None:
 def test_unexpected_errors_name_no_details_without_debug(
     monkeypatch: pytest.MonkeyPatch, repo: Path
 ) -> None:
-    def boom(_: object) -> None:
+    def boom(*_: object) -> None:
         raise KeyError("a value that could be anything")
 
     monkeypatch.setattr("tsm_infra.plan.build_plan", boom)

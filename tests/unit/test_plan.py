@@ -5,12 +5,21 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from tests.helpers import VALID_SPEC
 from tsm_infra.cli import cli
-from tsm_infra.plan import JoinedRefs, OutputRef, build_plan
+from tsm_infra.plan import (
+    OWN_KMS_OUTPUTS,
+    JoinedRefs,
+    OutputRef,
+    PlanError,
+    build_plan,
+    kms_parameters,
+)
 from tsm_infra.spec import load_spec, load_spec_text
+from tsm_infra.templates import TemplateInterface
 
 
 def test_three_node_example_as_json(repo: Path) -> None:
@@ -43,6 +52,20 @@ def test_three_node_example_as_json(repo: Path) -> None:
     )
     assert stacks[0]["parameters"]["PeerAccountIds"] == "222222222222,333333333333"
     assert [t["kind"] for t in data["templates"]] == ["kms", "core"]
+    # the KMS stacks show the written template's own interface
+    kms0 = stacks[0]
+    assert {"PublicKey", "PublicKeyParameterArn", "EgressCidrs", "KmsKeyArn"} <= set(
+        kms0["outputs"]
+    )
+    assert kms0["template_defaults"]["P2PKeySpec"] == "ECC_NIST_P256"
+    assert kms0["template_defaults"]["KeyDeletionWindowDays"] == "30"
+    assert data["templates"][0] == {
+        "kind": "kms",
+        "path": "templates/kms.yaml",
+        "exists": True,
+        "clean": True,
+        "findings": [],
+    }
 
 
 def test_core_stacks_wait_for_every_kms_stack() -> None:
@@ -118,3 +141,46 @@ def test_every_example_is_valid(repo: Path) -> None:
     assert len(examples) >= 2
     for example in examples:
         assert load_spec(example).nodes
+
+
+def test_plan_shows_the_templates_defaults_and_outputs() -> None:
+    kms = TemplateInterface(
+        parameters={**dict.fromkeys(kms_parameters_names()), "Extra": "7"},
+        outputs=(*OWN_KMS_OUTPUTS, "PublicKeyParameterArn", "EgressCidrs", "Other"),
+    )
+    plan = build_plan(load_spec_text(VALID_SPEC), {"kms": kms, "core": None})
+    step = plan.steps()[0].to_dict()
+    assert step["template_defaults"] == {"Extra": "7"}
+    assert step["outputs"][-1] == "Other"
+
+
+def kms_parameters_names() -> list[str]:
+    cluster = load_spec_text(VALID_SPEC)
+    return list(kms_parameters(cluster, cluster.nodes[0]))
+
+
+@pytest.mark.parametrize(
+    ("parameters", "message"),
+    [
+        (
+            {"Only": None},
+            "templates/kms.yaml and the plan disagree: the plan passes AllowExternalPrincipals, "
+            "ClusterName, EgressAddressCount, NodeDnsName, NodeIndex, PeerAccountIds, "
+            "SdkApplicationIds, which it does not declare; does not pass required Only",
+        ),
+    ],
+)
+def test_plan_refuses_a_template_it_does_not_fit(parameters: dict[str, None], message: str) -> None:
+    kms = TemplateInterface(parameters=parameters, outputs=())
+    with pytest.raises(PlanError) as raised:
+        build_plan(load_spec_text(VALID_SPEC), {"kms": kms})
+    assert str(raised.value) == message
+
+
+def test_plan_refuses_a_core_input_the_kms_template_does_not_output() -> None:
+    kms = TemplateInterface(parameters=dict.fromkeys(kms_parameters_names()), outputs=())
+    with pytest.raises(PlanError) as raised:
+        build_plan(load_spec_text(VALID_SPEC), {"kms": kms})
+    assert str(raised.value) == (
+        "templates/kms.yaml has no output KmsKeyArn, which tsm-test-vault-node0-core takes"
+    )
