@@ -169,7 +169,7 @@ def kms_parameters(cluster: Cluster, node: Node) -> dict[str, ParamValue]:
 OWN_KMS_OUTPUTS = (
     "KmsKeyArn",
     "NodeInstanceProfileName",
-    "NodeRoleArn",
+    "NodeRoleName",
     "P2PKeySecretArn",
     "SdkApiKeysSecretArn",
     "ManagementApiKeySecretArn",
@@ -195,6 +195,7 @@ def core_parameters(cluster: Cluster, node: Node) -> dict[str, ParamValue]:
         "DnsName": node.dns_name,
         "HostedZoneId": node.hosted_zone_id,
         "TsmImage": cluster.tsm.image,
+        "TsmConfigLayout": cluster.tsm.config_layout,
         "RegistryCredentialsSecretArn": cluster.tsm.registry_credentials_secret_arn or "",
         "InstanceType": node.instance_type,
         "DbInstanceClass": node.db_instance_class,

@@ -111,6 +111,8 @@ def _check_cidr(value: str) -> str:
         ) from None
     if "/" not in value:
         raise ValueError(f"must give a prefix length, e.g. '{network}', got {_show(value)}")
+    if network.version != 4:
+        raise ValueError(f"must be an IPv4 CIDR (the load balancer is IPv4), got {_show(value)}")
     if str(network) != value:
         raise ValueError(f"has host bits set: {_show(value)}; did you mean '{network}'?")
     return value
@@ -292,6 +294,11 @@ class TsmSettings(_Model):
     image: ImageReference = Field(description="TSM node image, pinned by tag or digest.")
     registry_credentials_secret_arn: SecretArn | None = Field(
         None, description="Secrets Manager secret holding the registry's pull credentials."
+    )
+    config_layout: Literal["mpc-tcp", "mpc-direct"] = Field(
+        "mpc-tcp",
+        description="Config-file key names the image's TSM version reads: mpc-tcp "
+        "([MPCTCPServer]) or mpc-direct ([MPCDirectServer], TSM 73 LTS and later).",
     )
     sdk_applications: Annotated[list[ApplicationId], AfterValidator(_check_unique)] = Field(
         default=["default"],

@@ -6,6 +6,8 @@ so the result does not depend on the current directory or on a `.cfnlintrc` in t
 
 from __future__ import annotations
 
+import base64
+import gzip
 import os
 import re
 from collections.abc import Iterable
@@ -185,54 +187,83 @@ def template_body(kind: str) -> str:
 # stack. The handler's single source is a module under src/; `package` copies it into the
 # template after a marker line naming that module, and a test proves the copies are identical.
 
-_INLINE_MARKER = re.compile(r"^(?P<indent> *)# tsm-infra: inline (?P<module>\S+\.py)\b.*$")
-_ZIPFILE = re.compile(r"^(?P<indent> *)ZipFile: \|$")
+_INLINE_MARKER = re.compile(
+    r"^(?P<indent> *)# tsm-infra: (?P<mode>inline|inline-gzip) (?P<module>\S+\.py)\b.*$"
+)
+# Lambda's Code.ZipFile, or a cfn-init file's content, as a literal block ...
+_BLOCK = re.compile(r"^(?P<indent> *)(?:ZipFile|content): \|$")
+# ... or, gzip-compressed, as one base64 line (cfn-init `encoding: base64`)
+_GZIP_LINE = re.compile(r'^(?P<indent> *)content: (?P<data>""|[A-Za-z0-9+/=]+)$')
 
 
 @dataclass(frozen=True)
 class InlineCode:
-    """One inline handler in a template: the module it copies and the lines it occupies."""
+    """One inline copy of a module in a template: which module, where, and how it is stored."""
 
     module: str
-    start: int  # index of the first code line
-    end: int  # index one past the last code line
+    start: int  # index of the first line holding the code
+    end: int  # index one past the last such line
     indent: str
+    compressed: bool
 
 
 def find_inline_code(text: str) -> list[InlineCode]:
-    """Every `ZipFile: |` block announced by a `# tsm-infra: inline <module>` marker."""
+    """Every inline copy announced by a `# tsm-infra: inline[-gzip] <module>` marker."""
     lines = text.split("\n")
     found = []
     for i, line in enumerate(lines):
         marker = _INLINE_MARKER.match(line)
         if not marker:
             continue
-        zipfile = _ZIPFILE.match(lines[i + 1]) if i + 1 < len(lines) else None
-        if zipfile is None:
-            raise BadInputError(f"line {i + 2}: `ZipFile: |` must follow the inline marker")
-        indent = zipfile["indent"] + "  "
+        following = lines[i + 1] if i + 1 < len(lines) else ""
+        if marker["mode"] == "inline-gzip":
+            gzip_line = _GZIP_LINE.match(following)
+            if gzip_line is None:
+                raise BadInputError(f"line {i + 2}: `content: <base64>` must follow the marker")
+            found.append(InlineCode(marker["module"], i + 1, i + 2, gzip_line["indent"], True))
+            continue
+        block = _BLOCK.match(following)
+        if block is None:
+            raise BadInputError(
+                f"line {i + 2}: `ZipFile: |` or `content: |` must follow the inline marker"
+            )
+        indent = block["indent"] + "  "
         end = i + 2
         while end < len(lines) and (lines[end].startswith(indent) or not lines[end].strip()):
             end += 1
         while end > i + 2 and not lines[end - 1].strip():
             end -= 1  # trailing blank lines belong to the YAML, not the code
-        found.append(InlineCode(marker["module"], i + 2, end, indent))
+        found.append(InlineCode(marker["module"], i + 2, end, indent, False))
     return found
 
 
 def inline_source(code: InlineCode, text: str) -> str:
-    """The code of an inline block as Lambda will save it (indentation removed)."""
+    """The module source an inline copy holds, as the instance or Lambda will see it."""
     lines = text.split("\n")[code.start : code.end]
+    if code.compressed:
+        data = lines[0].strip().removeprefix("content:").strip()
+        try:
+            return gzip.decompress(base64.b64decode(data, validate=True)).decode("utf-8")
+        except (ValueError, OSError, EOFError):
+            return ""  # not packaged yet, or damaged: either way stale
     return "\n".join(line[len(code.indent) :] for line in lines) + "\n"
 
 
+def _encode(code: InlineCode, source: str) -> list[str]:
+    if code.compressed:
+        # mtime=0 keeps the bytes the same from one packaging run to the next
+        data = base64.b64encode(gzip.compress(source.encode("utf-8"), 9, mtime=0)).decode()
+        return [f"{code.indent}content: {data}"]
+    return [code.indent + line if line else "" for line in source.rstrip("\n").split("\n")]
+
+
 def package(text: str) -> str:
-    """The template text with every marked inline block replaced by its module's source."""
+    """The template text with every stale inline copy replaced by its module's current source."""
     lines = text.split("\n")
     for code in reversed(find_inline_code(text)):
         source = (_REPO_ROOT / code.module).read_text(encoding="utf-8")
-        body = [code.indent + line if line else "" for line in source.rstrip("\n").split("\n")]
-        lines[code.start : code.end] = body
+        if inline_source(code, text) != source:
+            lines[code.start : code.end] = _encode(code, source)
     return "\n".join(lines)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -28,3 +29,40 @@ def test_template_is_lint_clean(kind: str) -> None:
 
 def test_lint_all_lists_every_kind() -> None:
     assert [r.kind for r in lint_all()] == list(TEMPLATE_FILES)
+
+
+def _references(node: object) -> set[str]:
+    """Every name a template section refers to through Ref, GetAtt, Sub or ForEach collections."""
+    found: set[str] = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Ref" and isinstance(value, str):
+                found.add(value)
+            elif key == "Fn::Sub":
+                text = value[0] if isinstance(value, list) else value
+                found.update(re.findall(r"\$\{([A-Za-z0-9]+)", str(text)))
+            found |= _references(value)
+    elif isinstance(node, list):
+        for item in node:
+            found |= _references(item)
+    return found
+
+
+@pytest.mark.parametrize("kind", sorted(TEMPLATE_FILES))
+def test_every_parameter_is_used(kind: str) -> None:
+    # cfn-lint's W2001 (unused parameter) is off for templates with a Transform; this is it
+    from cfnlint.decode.decode import decode_str
+
+    path = templates_dir() / TEMPLATE_FILES[kind]
+    if not path.exists():
+        pytest.skip(f"{path.name} is not written yet")
+    template, errors = decode_str(path.read_text())
+    assert not errors
+    used = _references({k: v for k, v in template.items() if k != "Parameters"})
+    assert sorted(set(template["Parameters"]) - used) == []
+
+
+def test_the_unused_parameter_check_notices_one() -> None:
+    template = {"Resources": {"T": {"Type": "AWS::SNS::Topic", "Properties": {"A": {"Ref": "P"}}}}}
+    assert _references(template) == {"P"}
+    assert _references({"Fn::Sub": ["x${Q}y${AWS::Region}", {}]}) == {"Q", "AWS"}

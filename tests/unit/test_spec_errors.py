@@ -162,6 +162,19 @@ CASES: list[tuple[str, tuple[str, str], list[str]]] = [
         ],
     ),
     (
+        "cidr-ipv6",
+        ("198.51.100.0/24", "2001:db8::/32"),
+        [
+            "s.yaml:8 defaults.sdk_client_cidrs[0]: must be an IPv4 CIDR (the load balancer is "
+            "IPv4), got '2001:db8::/32'"
+        ],
+    ),
+    (
+        "config-layout",
+        ("tsm-node:72.0.0", "tsm-node:72.0.0\n  config_layout: mpc-udp"),
+        ["s.yaml:5 tsm.config_layout: must be 'mpc-tcp' or 'mpc-direct', got 'mpc-udp' (text)"],
+    ),
+    (
         "cidr-listed-twice",
         ("[198.51.100.0/24]", "[198.51.100.0/24, 198.51.100.0/24]"),
         ["s.yaml:8 defaults.sdk_client_cidrs: '198.51.100.0/24' is listed twice"],

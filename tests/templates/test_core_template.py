@@ -1,0 +1,362 @@
+"""templates/core.yaml: network, load balancer, TLS, database, node and discovery properties."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import re
+from typing import Any
+
+import pytest
+
+from tests.helpers import REPO
+from tsm_infra.templates import find_inline_code, inline_source, template_body, template_path
+
+TEMPLATE_PATH = template_path("core")
+INLINE_BODY_LIMIT = 51_200
+
+pytestmark = pytest.mark.skipif(not TEMPLATE_PATH.exists(), reason="core.yaml not written yet")
+
+
+def _decode(text: str) -> dict[str, Any]:
+    from cfnlint.decode.decode import decode_str
+
+    template, errors = decode_str(text)
+    assert not errors, errors
+    return json.loads(json.dumps(template))
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return _decode(TEMPLATE_PATH.read_text())
+
+
+def _substitute(node: Any, name: str, value: str) -> Any:
+    """Replace a ForEach identifier the way AWS::LanguageExtensions does."""
+    if isinstance(node, dict):
+        if node == {"Ref": name}:
+            return value
+        return {
+            _substitute(key, name, value): _substitute(item, name, value)
+            for key, item in node.items()
+        }
+    if isinstance(node, list):
+        return [_substitute(item, name, value) for item in node]
+    if isinstance(node, str):
+        alphanumeric = re.sub(r"[^A-Za-z0-9]", "", value)
+        return node.replace("${" + name + "}", value).replace("&{" + name + "}", alphanumeric)
+    return node
+
+
+def expand(resources: dict[str, Any], parameters: dict[str, list[str]]) -> dict[str, Any]:
+    """Resources with every Fn::ForEach expanded for the given list parameters."""
+    expanded: dict[str, Any] = {}
+    for key, value in resources.items():
+        if not key.startswith("Fn::ForEach::"):
+            expanded[key] = value
+            continue
+        name, collection, body = value
+        items = parameters[collection["Ref"]] if isinstance(collection, dict) else collection
+        for item in items:
+            expanded.update(_substitute(body, name, item))
+    return expanded
+
+
+@pytest.fixture(scope="module")
+def resources(template: dict[str, Any]) -> dict[str, Any]:
+    return expand(
+        template["Resources"],
+        {
+            "SdkClientCidrs": ["198.51.100.0/24", "203.0.113.7/32"],
+            "PeerEgressCidrs": ["192.0.2.10/32", "192.0.2.20/32"],
+        },
+    )
+
+
+def _of_type(resources: dict[str, Any], kind: str) -> dict[str, Any]:
+    return {k: v for k, v in resources.items() if v["Type"] == kind}
+
+
+# ---------------------------------------------------------------- network
+
+
+def test_vpc_spans_two_azs_with_public_and_private_subnets(resources: dict[str, Any]) -> None:
+    subnets = _of_type(resources, "AWS::EC2::Subnet")
+    assert sorted(subnets) == ["PrivateSubnet1", "PrivateSubnet2", "PublicSubnet1", "PublicSubnet2"]
+    azs = {
+        name: s["Properties"]["AvailabilityZone"]["Fn::Select"][0] for name, s in subnets.items()
+    }
+    assert azs == {"PublicSubnet1": 0, "PublicSubnet2": 1, "PrivateSubnet1": 0, "PrivateSubnet2": 1}
+    for name, subnet in subnets.items():
+        assert subnet["Properties"].get("MapPublicIpOnLaunch", False) is False, name
+
+
+def test_nat_gateways_leave_from_the_kms_stacks_addresses(resources: dict[str, Any]) -> None:
+    nat1 = resources["NatGateway1"]["Properties"]
+    nat2 = resources["NatGateway2"]
+    assert nat1["AllocationId"] == {"Fn::Select": [0, {"Ref": "EgressAllocationIds"}]}
+    assert nat2["Properties"]["AllocationId"] == {"Fn::Select": [1, {"Ref": "EgressAllocationIds"}]}
+    assert nat2["Condition"] == "TwoNatGateways"
+    route2 = resources["PrivateDefaultRoute2"]["Properties"]["NatGatewayId"]
+    assert route2 == {"Fn::If": ["TwoNatGateways", {"Ref": "NatGateway2"}, {"Ref": "NatGateway1"}]}
+
+
+def test_flow_logs_go_to_an_encrypted_log_group(resources: dict[str, Any]) -> None:
+    flow = resources["FlowLog"]["Properties"]
+    assert (flow["ResourceType"], flow["TrafficType"]) == ("VPC", "ALL")
+    group = resources["FlowLogGroup"]["Properties"]
+    assert group["KmsKeyId"] == {"Ref": "KmsKeyArn"}
+    for name, log_group in _of_type(resources, "AWS::Logs::LogGroup").items():
+        assert log_group["Properties"]["KmsKeyId"] == {"Ref": "KmsKeyArn"}, name
+        assert log_group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}, name
+        # the KMS stack's key policy lets CloudWatch Logs use the key for /tsm/<cluster>/ only
+        assert log_group["Properties"]["LogGroupName"]["Fn::Sub"].startswith("/tsm/${ClusterName}/")
+
+
+def test_vpc_endpoints_are_optional(resources: dict[str, Any]) -> None:
+    endpoints = _of_type(resources, "AWS::EC2::VPCEndpoint")
+    assert {
+        e["Properties"]["ServiceName"]["Fn::Sub"].rsplit(".", 1)[1] for e in endpoints.values()
+    } >= {
+        "secretsmanager",
+        "ssm",
+        "kms",
+        "logs",
+    }
+    assert {e["Condition"] for e in endpoints.values()} == {"WithVpcEndpoints"}
+
+
+# ---------------------------------------------------------------- who may reach what
+
+
+def _ingress(resources: dict[str, Any], group: str) -> list[dict[str, Any]]:
+    rules = [
+        r["Properties"]
+        for r in _of_type(resources, "AWS::EC2::SecurityGroupIngress").values()
+        if r["Properties"]["GroupId"] == {"Ref": group}
+    ]
+    inline = resources[group]["Properties"].get("SecurityGroupIngress", [])
+    return rules + inline
+
+
+def _port(rule: dict[str, Any], key: str) -> Any:
+    value = rule[key]
+    return tuple(value["Fn::FindInMap"][1:]) if isinstance(value, dict) else value
+
+
+def test_sdk_only_from_client_cidrs_and_mpc_only_from_peers(resources: dict[str, Any]) -> None:
+    rules = _ingress(resources, "LoadBalancerSecurityGroup")
+    by_port: dict[Any, set[str]] = {}
+    for rule in rules:
+        assert _port(rule, "FromPort") == _port(rule, "ToPort")
+        by_port.setdefault(_port(rule, "FromPort"), set()).add(rule["CidrIp"])
+    assert by_port == {
+        ("Public", "Sdk"): {"198.51.100.0/24", "203.0.113.7/32"},
+        ("Public", "Mpc"): {"192.0.2.10/32", "192.0.2.20/32", "0.0.0.0/0"},
+    }
+    # the open rule exists only when the spec lets mobile players in
+    open_rules = [
+        name
+        for name, r in _of_type(resources, "AWS::EC2::SecurityGroupIngress").items()
+        if r["Properties"].get("CidrIp") == "0.0.0.0/0"
+    ]
+    assert [resources[name].get("Condition") for name in open_rules] == ["OpenToMobilePlayers"]
+
+
+def test_node_and_database_are_reachable_only_through_the_chain(resources: dict[str, Any]) -> None:
+    node_rules = _ingress(resources, "NodeSecurityGroup")
+    assert [r["SourceSecurityGroupId"] for r in node_rules] == [
+        {"Ref": "LoadBalancerSecurityGroup"}
+    ]
+    database_rules = _ingress(resources, "DatabaseSecurityGroup")
+    assert [(r["SourceSecurityGroupId"], r["FromPort"]) for r in database_rules] == [
+        ({"Ref": "NodeSecurityGroup"}, 5432)
+    ]
+    for group in ("LoadBalancerSecurityGroup", "NodeSecurityGroup", "DatabaseSecurityGroup"):
+        # an explicit egress list replaces the default allow-all
+        assert resources[group]["Properties"]["SecurityGroupEgress"], group
+
+
+def test_port_numbers_follow_the_tsm(template: dict[str, Any]) -> None:
+    assert template["Mappings"]["Ports"] == {
+        "Node": {"Sdk": 8080, "Mpc": 9000, "Management": 14401},
+        "Public": {"Sdk": 443, "Mpc": 9000},
+    }
+
+
+# ---------------------------------------------------------------- load balancer, DNS, TLS
+
+
+def test_network_load_balancer_with_tls_for_sdk_and_tcp_for_mpc(resources: dict[str, Any]) -> None:
+    lb = resources["LoadBalancer"]["Properties"]
+    assert (lb["Type"], lb["Scheme"]) == ("network", "internet-facing")
+    assert lb["SecurityGroups"] == [{"Ref": "LoadBalancerSecurityGroup"}]
+    sdk = resources["SdkListener"]["Properties"]
+    assert sdk["Protocol"] == "TLS"
+    assert sdk["SslPolicy"].startswith("ELBSecurityPolicy-TLS13-1-2")
+    assert sdk["Certificates"] == [{"CertificateArn": {"Ref": "Certificate"}}]
+    assert sdk["DefaultActions"][0]["TargetGroupArn"] == {"Ref": "SdkTargetGroup"}
+    mpc = resources["MpcListener"]["Properties"]
+    assert mpc["Protocol"] == "TCP"
+    assert mpc["DefaultActions"][0]["TargetGroupArn"] == {"Ref": "MpcTargetGroup"}
+    for name in ("SdkTargetGroup", "MpcTargetGroup"):
+        group = resources[name]["Properties"]
+        assert (group["HealthCheckProtocol"], group["HealthCheckPath"]) == ("HTTP", "/ping")
+
+
+def test_certificate_is_validated_by_dns_and_the_name_aliases_the_nlb(
+    resources: dict[str, Any],
+) -> None:
+    cert = resources["Certificate"]["Properties"]
+    assert cert["ValidationMethod"] == "DNS"
+    assert cert["DomainValidationOptions"] == [
+        {"DomainName": {"Ref": "DnsName"}, "HostedZoneId": {"Ref": "HostedZoneId"}}
+    ]
+    record = resources["DnsRecord"]["Properties"]
+    assert (record["Type"], record["Name"]) == ("A", {"Ref": "DnsName"})
+    assert record["AliasTarget"]["DNSName"] == {"Fn::GetAtt": ["LoadBalancer", "DNSName"]}
+
+
+# ---------------------------------------------------------------- the key-share database
+
+
+def test_database_is_private_encrypted_tls_only_backed_up_and_kept(
+    template: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    database = resources["Database"]
+    assert database["DeletionPolicy"] == "Snapshot"
+    assert database["UpdateReplacePolicy"] == "Snapshot"
+    props = database["Properties"]
+    assert props["Engine"] == "postgres"
+    assert props["PubliclyAccessible"] is False
+    assert props["StorageEncrypted"] is True
+    assert props["KmsKeyId"] == {"Ref": "KmsKeyArn"}
+    assert props["ManageMasterUserPassword"] is True
+    assert props["MasterUserSecret"] == {"KmsKeyId": {"Ref": "KmsKeyArn"}}
+    assert "MasterUserPassword" not in props
+    assert props["MultiAZ"] == {"Ref": "DbMultiAz"}
+    assert props["DeletionProtection"] == {"Ref": "DeletionProtection"}
+    assert template["Parameters"]["DeletionProtection"]["Default"] == "true"
+    assert props["BackupRetentionPeriod"] == {"Ref": "DbBackupRetentionDays"}
+    assert template["Parameters"]["DbBackupRetentionDays"]["MinValue"] >= 7
+    assert int(template["Parameters"]["DbEngineVersion"]["Default"]) >= 16
+    subnets = resources["DatabaseSubnetGroup"]["Properties"]["SubnetIds"]
+    assert subnets == [{"Ref": "PrivateSubnet1"}, {"Ref": "PrivateSubnet2"}]
+    parameters = resources["DatabaseParameters"]["Properties"]["Parameters"]
+    assert parameters["rds.force_ssl"] == "1"
+
+
+# ---------------------------------------------------------------- the node
+
+
+def test_launch_template_requires_imdsv2_encrypts_and_has_no_ssh(
+    template: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    data = resources["LaunchTemplate"]["Properties"]["LaunchTemplateData"]
+    assert data["MetadataOptions"]["HttpTokens"] == "required"
+    assert data["MetadataOptions"]["HttpPutResponseHopLimit"] == 1
+    assert "KeyName" not in data
+    volume = data["BlockDeviceMappings"][0]["Ebs"]
+    assert volume["Encrypted"] is True
+    assert data["IamInstanceProfile"] == {"Name": {"Ref": "NodeInstanceProfileName"}}
+    assert data["SecurityGroupIds"] == [{"Ref": "NodeSecurityGroup"}]
+    ami = template["Parameters"]["LatestAmiId"]
+    assert ami["Type"] == "AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>"
+    assert ami["Default"].startswith("/aws/service/ami-amazon-linux-latest/al2023-ami-")
+
+
+def test_node_is_an_auto_scaling_group_of_one_that_signals(resources: dict[str, Any]) -> None:
+    group = resources["NodeGroup"]
+    props = group["Properties"]
+    assert (props["MinSize"], props["MaxSize"], props["DesiredCapacity"]) == ("1", "1", "1")
+    assert props["VPCZoneIdentifier"] == [{"Ref": "PrivateSubnet1"}, {"Ref": "PrivateSubnet2"}]
+    assert props["TargetGroupARNs"] == [{"Ref": "SdkTargetGroup"}, {"Ref": "MpcTargetGroup"}]
+    assert props["HealthCheckType"] == "ELB"
+    assert group["CreationPolicy"]["ResourceSignal"]["Count"] == 1
+    assert group["CreationPolicy"]["ResourceSignal"]["Timeout"].startswith("PT")
+    user_data = json.dumps(resources["LaunchTemplate"]["Properties"]["LaunchTemplateData"])
+    assert "cfn-signal" in user_data
+    assert "--resource NodeGroup" in user_data
+
+
+def test_boot_writes_the_settings_the_node_module_reads(resources: dict[str, Any]) -> None:
+    init = resources["LaunchTemplate"]["Metadata"]["AWS::CloudFormation::Init"]
+    files = init["files"]["files"]
+    text, variables = files["/etc/tsm/node.json"]["content"]["Fn::Sub"]
+    sample = re.sub(r"\$\{[A-Za-z0-9:.]+\}", "0", text)
+    settings = json.loads(sample)
+    assert set(settings) >= {"cluster", "index", "secrets", "peers", "database", "ports", "layout"}
+    assert set(settings["secrets"]) == {
+        "p2p_key",
+        "sdk_api_keys",
+        "management_api_key",
+        "encryptor_master_password",
+        "database",
+    }
+    assert variables["DatabaseSecret"] == {"Fn::GetAtt": ["Database", "MasterUserSecret.SecretArn"]}
+    # secret values never pass through the template: only ARNs and names
+    assert "resolve:secretsmanager" not in json.dumps(resources)
+    commands = init["start"]["commands"]
+    assert commands["02-node"]["command"] == (
+        "python3 /opt/tsm/tsm_node.py bootstrap /etc/tsm/node.json"
+    )
+
+
+def test_the_template_carries_the_node_module_verbatim() -> None:
+    text = TEMPLATE_PATH.read_text()
+    [code] = find_inline_code(text)
+    assert (code.module, code.compressed) == ("src/tsm_infra/node/tsm_node.py", True)
+    source = (REPO / code.module).read_text()
+    assert inline_source(code, text) == source
+    # and independently of the packager: what cfn-init writes and the boot command unpacks
+    init = _decode(text)["Resources"]["LaunchTemplate"]["Metadata"]["AWS::CloudFormation::Init"]
+    packed = init["files"]["files"]["/opt/tsm/tsm_node.py.gz"]
+    assert packed["encoding"] == "base64"
+    assert gzip.decompress(base64.b64decode(packed["content"])).decode() == source
+    unpack = init["start"]["commands"]["00-unpack"]["command"]
+    assert unpack.startswith("gzip -dc /opt/tsm/tsm_node.py.gz > /opt/tsm/tsm_node.py")
+
+
+def test_what_deploy_sends_fits_the_inline_body_limit() -> None:
+    assert len(template_body("core").encode()) < INLINE_BODY_LIMIT
+
+
+# ---------------------------------------------------------------- discovery, alarms, outputs
+
+
+def test_cloud_map_registers_the_sdk_and_mpc_endpoints(resources: dict[str, Any]) -> None:
+    registration = resources["NodeRegistration"]["Properties"]
+    assert registration["ServiceId"] == {"Ref": "NodeService"}
+    assert set(registration["InstanceAttributes"]) >= {"SDK_URL", "MPC_ADDRESS"}
+    assert resources["NodeService"]["Properties"]["NamespaceId"] == {"Ref": "Namespace"}
+
+
+def test_alarms_watch_targets_and_the_database(resources: dict[str, Any]) -> None:
+    alarms = _of_type(resources, "AWS::CloudWatch::Alarm")
+    metrics = sorted(
+        (a["Properties"]["Namespace"], a["Properties"]["MetricName"]) for a in alarms.values()
+    )
+    assert metrics == [
+        ("AWS/NetworkELB", "HealthyHostCount"),
+        ("AWS/NetworkELB", "HealthyHostCount"),
+        ("AWS/RDS", "CPUUtilization"),
+        ("AWS/RDS", "FreeStorageSpace"),
+    ]
+
+
+def test_outputs_name_endpoints_and_never_credentials(template: dict[str, Any]) -> None:
+    outputs = template["Outputs"]
+    assert set(outputs) >= {
+        "SdkEndpoint",
+        "MpcEndpoint",
+        "LoadBalancerDnsName",
+        "DatabaseEndpoint",
+        "AutoScalingGroupName",
+        "NamespaceId",
+    }
+    text = json.dumps(outputs)
+    assert "MasterUserSecret" not in text
+    assert "resolve:" not in text
+    for name, parameter in template["Parameters"].items():
+        assert "NoEcho" not in parameter, f"{name}: the Core stack takes no secret"
