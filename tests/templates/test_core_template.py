@@ -111,7 +111,13 @@ def test_flow_logs_go_to_an_encrypted_log_group(resources: dict[str, Any]) -> No
         assert log_group["Properties"]["KmsKeyId"] == {"Ref": "KmsKeyArn"}, name
         assert log_group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}, name
         # the KMS stack's key policy lets CloudWatch Logs use the key for /tsm/<cluster>/ only
-        assert log_group["Properties"]["LogGroupName"]["Fn::Sub"].startswith("/tsm/${ClusterName}/")
+        name_template, variables = log_group["Properties"]["LogGroupName"]["Fn::Sub"]
+        assert name_template.startswith("/tsm/${ClusterName}/node${NodeIndex}/")
+        # unique per stack, so that a retained group never blocks a later deployment
+        assert name_template.endswith("-${StackUuid}")
+        assert variables["StackUuid"] == {
+            "Fn::Select": [2, {"Fn::Split": ["/", {"Ref": "AWS::StackId"}]}]
+        }
 
 
 def test_vpc_endpoints_are_optional(resources: dict[str, Any]) -> None:
