@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 CHECKOV_VENV := .venv-checkov
 SPEC ?= examples/three-nodes.yaml
 
-.PHONY: setup demo test lint pytest templates constraints clean
+.PHONY: setup demo test lint pytest templates constraints bench clean
 
 setup: $(VENV)/.installed
 
@@ -20,8 +20,9 @@ $(CHECKOV_VENV)/.installed: requirements/checkov.txt
 	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/checkov.txt
 	touch $@
 
+# The whole cluster, deployed into an embedded emulated AWS: no account, no credentials.
 demo: setup
-	$(BIN)/tsm-infra plan $(SPEC)
+	$(BIN)/tsm-infra deploy $(SPEC) --local
 
 # Copy the Lambda handlers' source into the templates that carry them inline.
 templates: setup
@@ -29,9 +30,9 @@ templates: setup
 
 # Static checks: code style, types, and both template linters (zero findings allowed).
 lint: setup $(CHECKOV_VENV)/.installed
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
-	$(BIN)/mypy src
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy src bench
 	$(BIN)/tsm-infra package --check
 	$(BIN)/tsm-infra lint
 	$(CHECKOV_VENV)/bin/checkov --directory templates --framework cloudformation \
@@ -43,6 +44,10 @@ pytest: setup
 # Everything CI checks.
 test: lint pytest
 
+# How deploy scales with the node count, against the emulator (figures, not a test).
+bench: setup
+	$(BIN)/python bench/deploy_scaling.py
+
 # Re-pin both virtualenvs after changing dependencies in pyproject.toml.
 constraints:
 	rm -rf /tmp/tsm-infra-pin && $(PYTHON) -m venv /tmp/tsm-infra-pin
@@ -52,4 +57,4 @@ constraints:
 	mv requirements/constraints.tmp requirements/constraints.txt
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(CHECKOV_VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis .tsm-rehearsal

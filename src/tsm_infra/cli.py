@@ -110,6 +110,268 @@ def plan(spec: str, output: str, no_lint: bool) -> None:
     _warn(result.warnings)
 
 
+def _prompt(yes: bool) -> Any:
+    """The deployer's prompt: --yes, a terminal question, or an error when no one can answer."""
+    from tsm_infra.deploy import always_yes  # noqa: PLC0415
+    from tsm_infra.errors import BadInputError  # noqa: PLC0415
+
+    if yes:
+        return always_yes
+
+    def ask(question: str, details: list[str] | tuple[str, ...]) -> bool:
+        for line in details:
+            click.echo(line, err=True)
+        if not sys.stdin.isatty():
+            raise BadInputError(
+                "no terminal to confirm the change sets on; review them with an interactive "
+                "run, or pass --yes"
+            )
+        return click.confirm(question, default=False, err=True)
+
+    return ask
+
+
+def _connector(endpoint_url: str | None) -> Any:
+    from tsm_infra.aws import Connector  # noqa: PLC0415
+
+    return Connector(endpoint_url=endpoint_url)
+
+
+endpoint_option = click.option(
+    "--endpoint-url",
+    metavar="URL",
+    help="Send every AWS call to this endpoint, e.g. an emulator from `tsm-infra emulator`; "
+    "every account is then reached by assuming a role on it.",
+)
+output_option = click.option(
+    "--output", "output", type=OUTPUT_FORMATS, default="text", show_default=True
+)
+
+
+@cli.command()
+@spec_argument
+@click.option("--yes", is_flag=True, help="Execute the change sets without asking.")
+@click.option(
+    "--allow-replace",
+    multiple=True,
+    metavar="LOGICAL_ID",
+    help="Let a change set replace or delete this stateful resource (database, KMS key, "
+    "secrets, key generation); repeatable.",
+)
+@click.option(
+    "--local",
+    is_flag=True,
+    help="Rehearse in an embedded emulated AWS started for this run: no account needed.",
+)
+@click.option(
+    "--then-destroy", is_flag=True, help="With --local: destroy the cluster again at the end."
+)
+@click.option(
+    "--configs-dir",
+    default=".tsm-rehearsal",
+    show_default=True,
+    help="With --local: where each node's rendered config.toml goes.",
+)
+@endpoint_option
+@output_option
+def deploy(
+    *,
+    spec: str,
+    yes: bool,
+    allow_replace: tuple[str, ...],
+    local: bool,
+    then_destroy: bool,
+    configs_dir: str,
+    endpoint_url: str | None,
+    output: str,
+) -> None:
+    """Deploy the cluster: KMS stacks, RAM invitations, then Core stacks, via change sets."""
+    from pathlib import Path  # noqa: PLC0415
+
+    from tsm_infra.errors import BadInputError  # noqa: PLC0415
+    from tsm_infra.progress import progress_view  # noqa: PLC0415
+    from tsm_infra.spec import load_spec  # noqa: PLC0415
+
+    cluster = load_spec(spec)
+    _warn(cluster.warnings())
+    if then_destroy and not local:
+        raise BadInputError("--then-destroy goes with --local only; use `tsm-infra destroy`")
+    if local:
+        if endpoint_url:
+            raise BadInputError("--local starts its own emulator; leave out --endpoint-url")
+        from tsm_infra.rehearsal import rehearse  # noqa: PLC0415
+        from tsm_infra.render import rehearsal_text  # noqa: PLC0415
+
+        with progress_view(output) as report:
+            rehearsal = rehearse(
+                cluster, out_dir=Path(configs_dir), report=report, destroy_after=then_destroy
+            )
+        if output == "json":
+            _emit_json(rehearsal.to_dict())
+        else:
+            click.echo(rehearsal_text(rehearsal, spec))
+        if not rehearsal.ok:
+            sys.exit(EXIT_FAILED)
+        return
+    _run(
+        spec=spec,
+        cluster=cluster,
+        command="deploy",
+        yes=yes,
+        allow_replace=frozenset(allow_replace),
+        endpoint_url=endpoint_url,
+        output=output,
+    )
+
+
+def _run(
+    *,
+    spec: str,
+    cluster: Any,
+    command: str,
+    yes: bool,
+    allow_replace: frozenset[str],
+    endpoint_url: str | None,
+    output: str,
+    connector: Any = None,
+) -> None:
+    from tsm_infra.deploy import Options, Runner  # noqa: PLC0415
+    from tsm_infra.plan import build_plan  # noqa: PLC0415
+    from tsm_infra.progress import progress_view  # noqa: PLC0415
+    from tsm_infra.render import run_text  # noqa: PLC0415
+    from tsm_infra.templates import TEMPLATE_FILES, template_interface  # noqa: PLC0415
+
+    options = Options(allow_replace=allow_replace, poll_interval=1.0 if endpoint_url else 5.0)
+    with progress_view(output) as report:
+        runner = Runner(
+            cluster,
+            connector or _connector(endpoint_url),
+            prompt=_prompt(yes),
+            report=report,
+            options=options,
+        )
+        if command == "deploy":
+            plan = build_plan(cluster, {kind: template_interface(kind) for kind in TEMPLATE_FILES})
+            result = runner.deploy(plan)
+        else:
+            result = runner.destroy()
+    if output == "json":
+        _emit_json(result.to_dict())
+    else:
+        click.echo(run_text(result, spec))
+    if not result.ok:
+        sys.exit(EXIT_FAILED)
+
+
+@cli.command()
+@spec_argument
+@click.option("--drift", is_flag=True, help="Also run CloudFormation drift detection.")
+@click.option("--no-ping", is_flag=True, help="Do not call each node's /ping.")
+@endpoint_option
+@output_option
+def status(spec: str, drift: bool, no_ping: bool, endpoint_url: str | None, output: str) -> None:
+    """Per node the stack states and /ping; across nodes, whether the wiring is consistent."""
+    from tsm_infra.render import status_text  # noqa: PLC0415
+    from tsm_infra.spec import load_spec  # noqa: PLC0415
+    from tsm_infra.status import cluster_status, https_ping  # noqa: PLC0415
+
+    cluster = load_spec(spec)
+    # behind an emulator there is no node to answer
+    ping = None if no_ping or endpoint_url else https_ping
+    report = cluster_status(cluster, _connector(endpoint_url), drift=drift, ping=ping)
+    if output == "json":
+        _emit_json(report.to_dict())
+    else:
+        click.echo(status_text(report))
+    if not report.ok:
+        sys.exit(EXIT_FAILED)
+
+
+@cli.command()
+@spec_argument
+@endpoint_option
+def outputs(spec: str, endpoint_url: str | None) -> None:
+    """A JSON manifest for client applications: endpoints, threshold, API-key secret ARNs."""
+    from tsm_infra.spec import load_spec  # noqa: PLC0415
+    from tsm_infra.status import manifest  # noqa: PLC0415
+
+    _emit_json(manifest(load_spec(spec), _connector(endpoint_url)))
+
+
+@cli.command()
+@spec_argument
+@click.option("--yes", is_flag=True, help="Delete without asking.")
+@click.option(
+    "--i-understand-data-loss",
+    "data_loss",
+    is_flag=True,
+    help="Destroy even where no final database snapshot would be taken.",
+)
+@endpoint_option
+@output_option
+def destroy(spec: str, yes: bool, data_loss: bool, endpoint_url: str | None, output: str) -> None:
+    """Delete the Core stacks, then the KMS stacks; keys, secrets and a DB snapshot are kept."""
+    from tsm_infra.deploy import check_destroy  # noqa: PLC0415
+    from tsm_infra.spec import load_spec  # noqa: PLC0415
+
+    cluster = load_spec(spec)
+    connector = _connector(endpoint_url)
+    details = check_destroy(cluster, connector, allow_data_loss=data_loss)
+    if not _prompt(yes)(f"Destroy cluster {cluster.name} ({len(cluster.nodes)} nodes)?", details):
+        click.echo("nothing was deleted", err=True)
+        sys.exit(EXIT_FAILED)
+    _run(
+        spec=spec,
+        cluster=cluster,
+        command="destroy",
+        yes=True,
+        allow_replace=frozenset(),
+        endpoint_url=endpoint_url,
+        output=output,
+        connector=connector,
+    )
+
+
+@cli.command()
+@click.argument("spec", required=False, type=click.Path(dir_okay=True, path_type=str))
+def emulator(spec: str | None) -> None:
+    """Run the embedded emulated AWS until Ctrl-C, for `--endpoint-url` and the AWS CLI.
+
+    With SPEC, each node's account is prepared as a real one would be (its hosted zone).
+    """
+    import time  # noqa: PLC0415
+
+    from tsm_infra.aws import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY  # noqa: PLC0415
+    from tsm_infra.emulator import LocalAws  # noqa: PLC0415
+    from tsm_infra.rehearsal import zone_of  # noqa: PLC0415
+    from tsm_infra.spec import load_spec  # noqa: PLC0415
+
+    cluster = load_spec(spec) if spec else None
+    with LocalAws() as aws:
+        for node in cluster.nodes if cluster else ():
+            aws.prepare_account(
+                node.account, node.region, node.hosted_zone_id, zone_of(node.dns_name)
+            )
+        click.echo(f"Emulated AWS at {aws.endpoint_url} (in memory; gone when this stops).")
+        for line in aws.emulated():
+            click.echo(f"  - {line}")
+        target = spec or "SPEC"
+        click.echo(
+            "\nPoint tsm-infra at it:\n"
+            f"  tsm-infra deploy {target} --endpoint-url {aws.endpoint_url} --yes\n"
+            f"  tsm-infra status {target} --endpoint-url {aws.endpoint_url}\n"
+            "and the AWS CLI (as account 123456789012 unless you assume a role in another):\n"
+            f"  AWS_ACCESS_KEY_ID={LOCAL_ACCESS_KEY} AWS_SECRET_ACCESS_KEY={LOCAL_SECRET_KEY} "
+            f"aws --endpoint-url {aws.endpoint_url} cloudformation list-stacks\n"
+            "Ctrl-C stops it."
+        )
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            click.echo("stopped", err=True)
+
+
 @cli.command()
 def lint() -> None:
     """Run cfn-lint over the templates with the project's settings; exit 1 on any finding."""

@@ -30,6 +30,21 @@ class BadInputError(TsmInfraError):
     exit_code = EXIT_BAD_INPUT
 
 
+def describe_error(exc: BaseException) -> str:
+    """`Code: message` of an AWS error (or `Type: text` of another), on one line.
+
+    AWS error messages name resources and actions, never request bodies, so they are safe to
+    show; anything else is named by its type and text.
+    """
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict) and response.get("Error"):
+        error = response["Error"]
+        text = f"{error.get('Code', type(exc).__name__)}: {error.get('Message', '')}"
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    return " ".join(text.split()).rstrip(": ")
+
+
 @dataclass(frozen=True)
 class Problem:
     """One thing wrong with a spec: where it is and what is wrong with it."""

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tsm_infra.plan import Plan, show
 from tsm_infra.spec import Cluster
 from tsm_infra.templates import LintResult
+
+if TYPE_CHECKING:
+    from tsm_infra.deploy import RunResult
+    from tsm_infra.rehearsal import Rehearsal
+    from tsm_infra.status import StatusReport
 
 
 def _relative(path: Path) -> str:
@@ -82,3 +88,77 @@ def lint_dict(results: list[LintResult]) -> list[dict[str, object]]:
         }
         for result in results
     ]
+
+
+# --------------------------------------------------------------------------- runs
+
+
+def run_text(result: RunResult, spec: str) -> str:
+    """A deploy's or destroy's summary: one line per stack, then what failed and what to do."""
+    width = max((len(o.stack) for o in result.outcomes), default=0)
+    out = [f"{result.command} of cluster {result.cluster}: {result.seconds:.1f} s"]
+    for outcome in result.outcomes:
+        line = f"  {outcome.stack.ljust(width)}  {outcome.account}  {outcome.result}"
+        if outcome.result in ("created", "updated", "replaced") and outcome.changes:
+            line += f" ({len(outcome.changes)} change(s))"
+        out.append(line)
+    out += [f"  - {action}" for action in result.actions]
+    failures = result.failures()
+    if failures:
+        out += ["", "Failed:"]
+        out += [f"  {o.stack} (account {o.account}): {o.result}: {o.reason}" for o in failures]
+        if any(o.result in ("failed", "skipped") for o in failures):
+            out.append(
+                f"Fix the cause, then run `tsm-infra {result.command} {spec}` again: complete "
+                "stacks are left as they are and nothing generated is generated again."
+            )
+    if result.retained:
+        out += ["", "Retained on purpose (delete by hand once you are sure):"]
+        out += [f"  {line}" for line in result.retained]
+    return "\n".join(out)
+
+
+def status_text(report: StatusReport) -> str:
+    """Per node the stack states and reachability, then the cluster checks."""
+    out = [f"Cluster {report.cluster}: threshold {report.threshold}"]
+    for node in report.nodes:
+        out.append(f"  nodes[{node.index}] {node.dns_name}  account {node.account} {node.region}")
+        for stack, status in node.stacks.items():
+            drift = f"  drift {node.drift[stack]}" if stack in node.drift else ""
+            out.append(f"    {stack}: {status}{drift}")
+        out.append(f"    /ping: {node.ping}")
+    out += [f"  ok: {line}" for line in report.passed]
+    out += [f"  PROBLEM: {line}" for line in report.problems]
+    out.append("consistent" if report.ok else f"{len(report.problems)} problem(s)")
+    return "\n".join(out)
+
+
+def rehearsal_text(rehearsal: Rehearsal, spec: str) -> str:
+    """What the rehearsal emulated, deployed, rendered and checked, with counts and timings."""
+    out = ["Local rehearsal: nothing here touched AWS.", "Emulated:"]
+    out += [f"  - {line}" for line in rehearsal.emulated]
+    out += ["", run_text(rehearsal.deploy, spec)]
+    if rehearsal.resources:
+        out += ["", "Resources per stack:"]
+        out += [f"  {name}: {count}" for name, count in rehearsal.resources.items()]
+    if rehearsal.rendered:
+        out += ["", "Rendered TSM configurations (config.toml, secrets only as env references):"]
+        for node in rehearsal.rendered:
+            peers = ", ".join(str(i) for i in sorted(node.peer_public_keys))
+            out.append(
+                f"  nodes[{node.index}]: {_relative(node.config_path)} (pins players {peers})"
+            )
+    if rehearsal.status is not None:
+        out += ["", status_text(rehearsal.status)]
+    extra = [
+        p
+        for p in rehearsal.problems
+        if rehearsal.status is None or p not in rehearsal.status.problems
+    ]
+    out += [f"PROBLEM: {line}" for line in extra]
+    if rehearsal.destroy is not None:
+        out += ["", run_text(rehearsal.destroy, spec)]
+    timings = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in rehearsal.timings.items())
+    out += ["", f"Timings: {timings}"]
+    out.append("Rehearsal passed." if rehearsal.ok else "Rehearsal FAILED.")
+    return "\n".join(out)

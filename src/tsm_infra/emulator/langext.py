@@ -1,0 +1,132 @@
+"""`Transform: AWS::LanguageExtensions` as CloudFormation applies it, for the templates' forms.
+
+moto ignores the transform, so a `Fn::ForEach::Name` entry would reach it as a resource without a
+Type. The expansion below runs where moto turns a template body into a dict, with the stack's
+parameters at hand, as CloudFormation's transform does before it builds the change set.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Mapping
+from typing import Any
+
+TRANSFORM = "AWS::LanguageExtensions"
+FOR_EACH = "Fn::ForEach::"
+
+
+class LanguageExtensionsError(ValueError):
+    """The template uses the transform in a way this expansion does not support."""
+
+
+def uses_transform(template: Mapping[str, Any]) -> bool:
+    """True when the template declares the AWS::LanguageExtensions transform."""
+    declared = template.get("Transform")
+    names = declared if isinstance(declared, list) else [declared]
+    return TRANSFORM in names
+
+
+def expand(template: dict[str, Any], parameters: Mapping[str, Any]) -> dict[str, Any]:
+    """The template with every Fn::ForEach expanded; unchanged if it does not use the transform."""
+    if not isinstance(template, dict) or not uses_transform(template):
+        return template
+    result = copy.deepcopy(template)
+    values = _parameter_values(result, parameters)
+    for section in ("Resources", "Outputs", "Conditions"):
+        if isinstance(result.get(section), dict):
+            result[section] = _expand_section(result[section], values)
+    declared = result.pop("Transform")
+    if isinstance(declared, list) and len(declared) > 1:
+        result["Transform"] = [name for name in declared if name != TRANSFORM]
+    return result
+
+
+def _parameter_values(template: Mapping[str, Any], given: Mapping[str, Any]) -> dict[str, Any]:
+    """Parameter values as the transform sees them: given, else default; lists split."""
+    values: dict[str, Any] = {}
+    for name, slot in (template.get("Parameters") or {}).items():
+        value = given.get(name, slot.get("Default"))
+        if value is None:
+            continue
+        kind = str(slot.get("Type", "String"))
+        if kind.startswith("List<") or kind == "CommaDelimitedList":
+            value = value if isinstance(value, list) else [v.strip() for v in str(value).split(",")]
+        values[name] = value
+    return values
+
+
+def _expand_section(section: dict[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    expanded: dict[str, Any] = {}
+    for key, value in section.items():
+        if key.startswith(FOR_EACH):
+            for logical_id, body in _for_each(key, value, params).items():
+                if logical_id in expanded or logical_id in section:
+                    raise LanguageExtensionsError(f"{key}: logical id {logical_id} is used twice")
+                expanded[logical_id] = body
+        else:
+            expanded[key] = value
+    return expanded
+
+
+def _for_each(key: str, value: Any, params: Mapping[str, Any]) -> dict[str, Any]:
+    if not isinstance(value, list) or len(value) != 3 or not isinstance(value[2], dict):
+        raise LanguageExtensionsError(f"{key}: expected [Identifier, Collection, OutputKey: Body]")
+    identifier, collection, fragment = value
+    items = _collection(key, collection, params)
+    out: dict[str, Any] = {}
+    for item in items:
+        for template_key, body in fragment.items():
+            if template_key.startswith(FOR_EACH):
+                nested = _substitute(body, identifier, item)
+                out.update(_for_each(template_key, nested, params))
+                continue
+            logical_id = _substitute_key(template_key, identifier, item)
+            out[logical_id] = _simplify(_substitute(body, identifier, item))
+    return out
+
+
+def _collection(key: str, collection: Any, params: Mapping[str, Any]) -> list[str]:
+    if isinstance(collection, dict) and set(collection) == {"Ref"}:
+        name = collection["Ref"]
+        if name not in params:
+            raise LanguageExtensionsError(f"{key}: collection Ref {name} is not a parameter")
+        collection = params[name]
+    if not isinstance(collection, list) or not all(isinstance(i, str) for i in collection):
+        raise LanguageExtensionsError(f"{key}: the collection must be a list of strings")
+    return [item for item in collection if item != ""]
+
+
+def _substitute_key(key: str, identifier: str, item: str) -> str:
+    # &{Id} keeps only the characters a logical id may hold; ${Id} inserts the value as is
+    key = key.replace(f"&{{{identifier}}}", re.sub(r"[^A-Za-z0-9]", "", item))
+    return key.replace(f"${{{identifier}}}", item)
+
+
+def _substitute(node: Any, identifier: str, item: str) -> Any:
+    if isinstance(node, dict):
+        if set(node) == {"Ref"} and node["Ref"] == identifier:
+            return item
+        return {
+            _substitute_key(k, identifier, item): _substitute(v, identifier, item)
+            for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [_substitute(v, identifier, item) for v in node]
+    if isinstance(node, str):
+        return node.replace(f"${{{identifier}}}", item).replace(f"&{{{identifier}}}", item)
+    return node
+
+
+def _simplify(node: Any) -> Any:
+    """Fn::GetAtt's logical id may be an Fn::Sub inside the transform: resolve literal ones."""
+    if isinstance(node, dict):
+        getatt = node.get("Fn::GetAtt")
+        if isinstance(getatt, list) and getatt and isinstance(getatt[0], dict):
+            sub = getatt[0].get("Fn::Sub")
+            if isinstance(sub, str) and "${" not in sub:
+                return {"Fn::GetAtt": [sub, *getatt[1:]]}
+        return {k: _simplify(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_simplify(v) for v in node]
+    return node

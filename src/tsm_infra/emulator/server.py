@@ -1,0 +1,163 @@
+"""LocalAws: moto's server on 127.0.0.1, in this process, with the emulator's providers applied."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from collections.abc import Collection
+from contextlib import ExitStack
+from types import TracebackType
+from typing import Any
+from unittest import mock
+
+from tsm_infra.emulator.providers import PROVIDER_LIST, PROVIDERS, Context
+from tsm_infra.emulator.resources import lookup_hook
+from tsm_infra.errors import TsmInfraError
+
+SUPPORTED_MOTO = ">=5.2,<5.3"
+HOST = "127.0.0.1"
+
+NOTES = (
+    "Everything is emulated in memory by moto on 127.0.0.1; nothing reaches AWS.",
+    "The licensed TSM container does not run, and EC2 instances do not boot.",
+)
+
+# moto keeps its state and our patches in module globals: one emulator per process at a time
+_RUNNING = threading.Lock()
+
+
+class EmulatorError(TsmInfraError):
+    """The local emulator cannot start or do what was asked."""
+
+
+def check_moto() -> str:
+    """The installed moto version; EmulatorError unless it is within SUPPORTED_MOTO."""
+    from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
+
+    try:
+        found = version("moto")
+    except PackageNotFoundError:
+        raise EmulatorError(
+            f"--local needs moto[server]{SUPPORTED_MOTO}: "
+            f"pip install 'moto[server]{SUPPORTED_MOTO}'"
+        ) from None
+    parts = tuple(int(p) for p in found.split(".")[:2] if p.isdigit())
+    if len(parts) != 2 or not (5, 2) <= parts < (5, 3):
+        raise EmulatorError(
+            f"moto {found} is installed; the emulator is written for moto{SUPPORTED_MOTO} "
+            "(its providers patch that version's internals): "
+            f"pip install 'moto[server]{SUPPORTED_MOTO}'"
+        )
+    return found
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((HOST, 0))
+        return int(probe.getsockname()[1])
+
+
+class LocalAws:
+    """An emulated AWS endpoint for `deploy --local`: moto plus the providers it lacks."""
+
+    def __init__(self, *, disabled: Collection[str] = ()) -> None:
+        unknown = sorted(set(disabled) - set(PROVIDERS))
+        if unknown:
+            raise EmulatorError(
+                f"unknown emulator provider(s) {', '.join(unknown)}; known: {', '.join(PROVIDERS)}"
+            )
+        self.disabled = frozenset(disabled)
+        self.endpoint_url = ""
+        self._context = Context()
+        self._stack: ExitStack | None = None
+        self._server: Any = None
+
+    @property
+    def active(self) -> list[str]:
+        """Names of the providers applied when running."""
+        return [p.name for p in PROVIDER_LIST if p.name not in self.disabled]
+
+    def start(self) -> str:
+        """Start the server on a free 127.0.0.1 port with every enabled provider; its URL."""
+        check_moto()
+        if not _RUNNING.acquire(blocking=False):
+            raise EmulatorError("another local emulator runs in this process; stop it first")
+        stack = ExitStack()
+        stack.callback(_RUNNING.release)
+        try:
+            from moto.cloudformation import parsing  # noqa: PLC0415
+            from moto.moto_api._internal.models import moto_api_backend  # noqa: PLC0415
+            from moto.server import ThreadedMotoServer  # noqa: PLC0415
+
+            moto_api_backend.reset()  # fresh accounts, whatever ran in this process before
+            stack.callback(moto_api_backend.reset)
+            # werkzeug logs every request line (and tracebacks holding request data): keep it quiet
+            werkzeug = logging.getLogger("werkzeug")
+            stack.enter_context(mock.patch.object(werkzeug, "disabled", True))
+            stack.enter_context(
+                mock.patch.object(
+                    parsing,
+                    "resource_class_from_type",
+                    lookup_hook(parsing.resource_class_from_type),
+                )
+            )
+            for provider in PROVIDER_LIST:
+                if provider.name not in self.disabled:
+                    for patch in provider.install(self._context):
+                        stack.enter_context(patch)
+            port = _free_port()
+            self.endpoint_url = self._context.endpoint_url = f"http://{HOST}:{port}"
+            server = ThreadedMotoServer(ip_address=HOST, port=port, verbose=False)
+            server.start()
+            self._server = server
+            stack.callback(server.stop)
+        except BaseException:
+            stack.close()
+            raise
+        self._stack = stack
+        return self.endpoint_url
+
+    def stop(self) -> None:
+        """Stop the server and undo every patch; all emulated state is gone."""
+        if self._stack is not None:
+            stack, self._stack, self._server = self._stack, None, None
+            stack.close()
+
+    def __enter__(self) -> LocalAws:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def prepare_account(
+        self, account: str, region: str, hosted_zone_id: str, zone_name: str
+    ) -> None:
+        """Create what a real account has before a deploy: the hosted zone with the given id."""
+        if self._stack is None:
+            raise EmulatorError("start the emulator before preparing accounts")
+        from moto.route53.models import route53_backends  # noqa: PLC0415
+
+        backend = route53_backends[account]["aws"]
+        zone_id = hosted_zone_id.removeprefix("/hostedzone/")
+        if zone_id in backend.zones:
+            return
+        name = zone_name if zone_name.endswith(".") else f"{zone_name}."
+        zone = backend.create_hosted_zone(
+            name, private_zone=False, caller_reference=f"tsm-infra-{zone_id}"
+        )
+        # moto draws its own ids; the spec names the real one, so re-key the zone under it
+        backend.zones.pop(zone.resource_id)
+        zone.resource_id = zone_id
+        backend.zones[zone_id] = zone
+
+    def emulated(self) -> list[str]:
+        """One plain sentence per active provider (and the general notes), for the CLI."""
+        emulates = {p.name: p.emulates for p in PROVIDER_LIST}
+        return [*NOTES, *(emulates[name] for name in self.active)]
