@@ -110,17 +110,20 @@ def plan(spec: str, output: str, no_lint: bool) -> None:
     _warn(result.warnings)
 
 
-def _prompt(yes: bool) -> Any:
-    """The deployer's prompt: --yes, a terminal question, or an error when no one can answer."""
-    from tsm_infra.deploy import always_yes  # noqa: PLC0415
+def _prompt(yes: bool, output: str = "text") -> Any:
+    """The deployer's prompt: shows what will change, then asks (or not, with --yes).
+
+    With JSON output the details are left to the result; without a terminal and without
+    --yes there is no one to ask, which is an error rather than a silent yes.
+    """
     from tsm_infra.errors import BadInputError  # noqa: PLC0415
 
-    if yes:
-        return always_yes
-
     def ask(question: str, details: list[str] | tuple[str, ...]) -> bool:
-        for line in details:
-            click.echo(line, err=True)
+        if output != "json":
+            for line in details:
+                click.echo(line, err=True)
+        if yes:
+            return True
         if not sys.stdin.isatty():
             raise BadInputError(
                 "no terminal to confirm the change sets on; review them with an interactive "
@@ -246,7 +249,7 @@ def _run(
         runner = Runner(
             cluster,
             connector or _connector(endpoint_url),
-            prompt=_prompt(yes),
+            prompt=_prompt(yes, output),
             report=report,
             options=options,
         )
@@ -273,11 +276,10 @@ def status(spec: str, drift: bool, no_ping: bool, endpoint_url: str | None, outp
     """Per node the stack states and /ping; across nodes, whether the wiring is consistent."""
     from tsm_infra.render import status_text  # noqa: PLC0415
     from tsm_infra.spec import load_spec  # noqa: PLC0415
-    from tsm_infra.status import cluster_status, https_ping  # noqa: PLC0415
+    from tsm_infra.status import cluster_status, emulated_ping, https_ping  # noqa: PLC0415
 
     cluster = load_spec(spec)
-    # behind an emulator there is no node to answer
-    ping = None if no_ping or endpoint_url else https_ping
+    ping = None if no_ping else emulated_ping if endpoint_url else https_ping
     report = cluster_status(cluster, _connector(endpoint_url), drift=drift, ping=ping)
     if output == "json":
         _emit_json(report.to_dict())
@@ -317,7 +319,9 @@ def destroy(spec: str, yes: bool, data_loss: bool, endpoint_url: str | None, out
     cluster = load_spec(spec)
     connector = _connector(endpoint_url)
     details = check_destroy(cluster, connector, allow_data_loss=data_loss)
-    if not _prompt(yes)(f"Destroy cluster {cluster.name} ({len(cluster.nodes)} nodes)?", details):
+    if not _prompt(yes, output)(
+        f"Destroy cluster {cluster.name} ({len(cluster.nodes)} nodes)?", details
+    ):
         click.echo("nothing was deleted", err=True)
         sys.exit(EXIT_FAILED)
     _run(

@@ -260,6 +260,10 @@ class Runner:
         self._emit(work, result)
         return outcome
 
+    def _skip(self, works: Sequence[_Work], reason: str) -> list[Outcome]:
+        """Outcomes of work that will not run because something before it did not complete."""
+        return [self._outcome(work, "skipped", reason) for work in works]
+
     def _parallel(self, works: Sequence[_Work], job: Callable[[_Work], None]) -> None:
         """Run job on every work item at once; Ctrl-C stops the waiting, not CloudFormation."""
 
@@ -318,12 +322,9 @@ class Runner:
             blocked = [o.stack for o in result.outcomes if not o.ok]
             works = [self._work(step, None if blocked else outputs) for step in phase.steps]
             if blocked:
-                for work in works:
-                    result.outcomes.append(
-                        self._outcome(
-                            work, "skipped", f"needs {', '.join(blocked)}, which did not complete"
-                        )
-                    )
+                result.outcomes += self._skip(
+                    works, f"needs {', '.join(blocked)}, which did not complete"
+                )
                 continue
             for work in [w for w in works if w.node.account in unshared]:
                 works.remove(work)
@@ -579,12 +580,7 @@ class Runner:
             works = [_Work(self._destroy_step(node, kind), node, {}) for node in self.cluster.nodes]
             blocked = [o.stack for o in result.outcomes if not o.ok]
             if blocked:
-                for work in works:
-                    result.outcomes.append(
-                        self._outcome(
-                            work, "skipped", f"{', '.join(blocked)} must be deleted first"
-                        )
-                    )
+                result.outcomes += self._skip(works, f"{', '.join(blocked)} must be deleted first")
                 continue
             self._parallel(works, self._delete)
             result.outcomes += [work.outcome for work in works if work.outcome]

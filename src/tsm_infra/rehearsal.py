@@ -224,7 +224,7 @@ def _rehearse(
 ) -> Rehearsal:
     from tsm_infra.deploy import Options, Runner  # noqa: PLC0415
     from tsm_infra.plan import build_plan  # noqa: PLC0415
-    from tsm_infra.status import cluster_status  # noqa: PLC0415
+    from tsm_infra.status import cluster_status, emulated_ping  # noqa: PLC0415
     from tsm_infra.templates import TEMPLATE_FILES, template_interface  # noqa: PLC0415
 
     timer = Timer()
@@ -251,7 +251,7 @@ def _rehearse(
             )
     result.rendered = [render_node(cluster, n, connector, out_dir) for n in cluster.nodes]
     timer.mark("render configs")
-    result.status = cluster_status(cluster, connector, poll_interval=0.05)
+    result.status = cluster_status(cluster, connector, ping=emulated_ping, poll_interval=0.05)
     published = {node.index: _published_key(connector, cluster, node) for node in cluster.nodes}
     result.problems = list(result.status.problems) + check_configs(
         cluster, result.rendered, published

@@ -51,6 +51,16 @@ def test_progress_is_reported_as_plain_lines(first: Result) -> None:
     assert any(line.rstrip().endswith(": created") for line in lines)
 
 
+def test_the_change_sets_are_shown_per_account_even_with_yes(first: Result) -> None:
+    lines = first.stderr.splitlines()
+    assert any(
+        line.startswith("tsm-acme-vault-node2-kms (account 333333333333, us-east-1): create, ")
+        for line in lines
+    )
+    assert "    Add NodeKey (AWS::KMS::Key)" in lines
+    assert "    Add Database (AWS::RDS::DBInstance)" in lines
+
+
 def test_invitations_are_accepted_in_every_account(
     first: Result, emulator: LocalAws, cluster: Cluster
 ) -> None:

@@ -54,57 +54,46 @@ def _stack(name: str) -> dict[str, Any]:
     }
 
 
-@pytest.mark.parametrize(
-    ("policy", "refused"), [("Snapshot", False), ("Delete", True), ("Retain", True)]
-)
-def test_destroy_refuses_to_lose_the_key_shares(
-    cluster: Cluster, policy: str, refused: bool
-) -> None:
+def _check_destroy(cluster: Cluster, database: dict[str, Any], allow: bool) -> list[str]:
+    """check_destroy against stacks whose deployed Core template has this Database resource."""
     import boto3
 
     cfn = boto3.client(
         "cloudformation", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="y"
     )
-    template = {
-        "Resources": {"Database": {"Type": "AWS::RDS::DBInstance", "DeletionPolicy": policy}}
-    }
+    template = json.dumps({"Resources": {"Database": database}})
     with Stubber(cfn) as stub:
         for node in cluster.nodes:
             core, kms = (f"tsm-acme-vault-node{node.index}-{k}" for k in ("core", "kms"))
             stub.add_response("describe_stacks", {"Stacks": [_stack(core)]})
             stub.add_response("describe_stacks", {"Stacks": [_stack(kms)]})
-            stub.add_response("get_template", {"TemplateBody": json.dumps(template)})
-        connector = _StubConnector(cfn)
-        if refused:
-            with pytest.raises(DeployError) as caught:
-                check_destroy(cluster, connector, allow_data_loss=False)
-            assert str(caught.value).startswith(
-                "refusing to destroy: no final snapshot of the key-share database would be "
-                f"taken for tsm-acme-vault-node0-core (DeletionPolicy {policy}), "
-            )
-            assert "--i-understand-data-loss" in str(caught.value)
-        else:
-            details = check_destroy(cluster, connector, allow_data_loss=False)
-            assert details[0] == (
-                "tsm-acme-vault-node0-core: delete; a final snapshot of the database is kept"
-            )
-            assert details[1].startswith("tsm-acme-vault-node0-kms: delete; the KMS key and")
+            stub.add_response("get_template", {"TemplateBody": template})
+        return check_destroy(cluster, _StubConnector(cfn), allow_data_loss=allow)
+
+
+@pytest.mark.parametrize("policy", ["Delete", "Retain"])
+def test_destroy_refuses_to_lose_the_key_shares(cluster: Cluster, policy: str) -> None:
+    database = {"Type": "AWS::RDS::DBInstance", "DeletionPolicy": policy}
+    with pytest.raises(DeployError) as caught:
+        _check_destroy(cluster, database, allow=False)
+    assert str(caught.value).startswith(
+        "refusing to destroy: no final snapshot of the key-share database would be "
+        f"taken for tsm-acme-vault-node0-core (DeletionPolicy {policy}), "
+    )
+    assert "--i-understand-data-loss" in str(caught.value)
+
+
+def test_destroy_goes_ahead_when_a_snapshot_is_kept(cluster: Cluster) -> None:
+    database = {"Type": "AWS::RDS::DBInstance", "DeletionPolicy": "Snapshot"}
+    details = _check_destroy(cluster, database, allow=False)
+    assert (
+        details[0] == "tsm-acme-vault-node0-core: delete; a final snapshot of the database is kept"
+    )
+    assert details[1].startswith("tsm-acme-vault-node0-kms: delete; the KMS key and")
 
 
 def test_destroy_goes_ahead_when_the_loss_is_understood(cluster: Cluster) -> None:
-    import boto3
-
-    cfn = boto3.client(
-        "cloudformation", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="y"
-    )
-    template = {"Resources": {"Database": {"Type": "AWS::RDS::DBInstance"}}}
-    with Stubber(cfn) as stub:
-        for node in cluster.nodes:
-            core, kms = (f"tsm-acme-vault-node{node.index}-{k}" for k in ("core", "kms"))
-            stub.add_response("describe_stacks", {"Stacks": [_stack(core)]})
-            stub.add_response("describe_stacks", {"Stacks": [_stack(kms)]})
-            stub.add_response("get_template", {"TemplateBody": json.dumps(template)})
-        details = check_destroy(cluster, _StubConnector(cfn), allow_data_loss=True)
+    details = _check_destroy(cluster, {"Type": "AWS::RDS::DBInstance"}, allow=True)
     assert "the database is DELETED without snapshot" in details[0]
 
 
