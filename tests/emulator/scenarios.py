@@ -55,6 +55,29 @@ def kms_scenario(local: LocalAws, cluster: Cluster, checks: Checks) -> None:
     ram = client(local.endpoint_url, node, "ram")
     shares = ram.get_resource_shares(resourceOwner="SELF")["resourceShares"]
     checks["ram-share"] = any(s["resourceShareArn"] == outputs["ResourceShareArn"] for s in shares)
+    cfn = client(local.endpoint_url, node, "cloudformation")
+    cfn.delete_stack(StackName=stack["StackId"])
+    checks["kms-deletes-in-order"] = _deleted_in_order(cfn, stack["StackId"])
+    checks["kms-key-retained"] = kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["Enabled"]
+
+
+def _deleted_in_order(cfn: Any, stack_id: str) -> bool:
+    """The KMS stack is gone, the custom resource deleted before its function (which its
+    Delete request runs), the key and the secrets kept."""
+    stack = cfn.describe_stacks(StackName=stack_id)["Stacks"][0]
+    events = cfn.describe_stack_events(StackName=stack_id)["StackEvents"][::-1]  # oldest first
+    seen = [(e["LogicalResourceId"], e["ResourceStatus"]) for e in events]
+
+    def at(logical: str, status: str) -> int:
+        return seen.index((logical, status)) if (logical, status) in seen else -1
+
+    done, started = at("NodeSecrets", "DELETE_COMPLETE"), at("KeygenFunction", "DELETE_IN_PROGRESS")
+    return bool(
+        stack["StackStatus"] == "DELETE_COMPLETE"
+        and 0 <= done < started
+        and at("NodeKey", "DELETE_SKIPPED") >= 0
+        and at("P2PKeySecret", "DELETE_SKIPPED") >= 0
+    )
 
 
 def keygen_failure_scenario(local: LocalAws, cluster: Cluster, checks: Checks) -> None:
@@ -109,13 +132,21 @@ def core_scenario(local: LocalAws, cluster: Cluster, checks: Checks) -> None:
         checks[name] = check(local, node, outputs_of(stack))
     cfn = client(local.endpoint_url, node, "cloudformation")
     given = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
-    checks["parameters-as-given"] = given["PeerEgressCidrs"] == params["PeerEgressCidrs"]
+    # a list comma-joined; an SSM-typed one by the parameter's name, so that an update can
+    # pass the previous values back (as destroy does to lift deletion protection)
+    checks["parameters-as-given"] = given["PeerEgressCidrs"] == params["PeerEgressCidrs"] and given[
+        "LatestAmiId"
+    ].startswith("/aws/service/")
     checks["launch-template-metadata"] = _node_settings(cfn, stack["StackId"], params)
     replaced = _database_change(cfn, stack, params, {"DBName": "tsmshares"})
     checks["db-rename-replaces"] = replaced == ("Modify", "True")
     in_place = _database_change(cfn, stack, {**params, "DbBackupRetentionDays": "21"}, {})
     checks["backup-change-in-place"] = in_place == ("Modify", "False")
     cfn.delete_stack(StackName=stack["StackId"])
+    deleted = cfn.describe_stacks(StackName=stack["StackId"])["Stacks"][0]["StackStatus"]
+    ec2 = client(local.endpoint_url, node, "ec2")
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["false"]}])["Vpcs"]
+    checks["core-deletes"] = deleted == "DELETE_COMPLETE" and not vpc
     rds = client(local.endpoint_url, node, "rds")
     checks["db-snapshot-on-delete"] = bool(rds.describe_db_snapshots()["DBSnapshots"])
 

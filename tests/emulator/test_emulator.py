@@ -301,7 +301,17 @@ def test_delete_refused_while_the_database_is_protected(deployed: Cluster3) -> N
     cfn.delete_stack(StackName=core)  # deletion protection is on: the template's default
     stack = cfn.describe_stacks(StackName=core)["Stacks"][0]
     assert stack["StackStatus"] == "DELETE_FAILED"
+    assert "[Database]" in stack["StackStatusReason"]
     assert outputs_of(stack) == deployed.outputs[core]
+    # as in AWS, what the database needs stays; what nothing left needs is gone
+    resources = {
+        r["LogicalResourceId"]: r["ResourceStatus"]
+        for r in cfn.describe_stack_resources(StackName=core)["StackResources"]
+    }
+    assert resources["Database"] == "DELETE_FAILED"
+    assert {"DatabaseSubnetGroup", "DatabaseSecurityGroup", "Vpc"} <= set(resources)
+    assert "DnsRecord" not in resources
+    assert deployed.client(node, "ec2").describe_vpcs(VpcIds=[deployed.outputs[core]["VpcId"]])
 
 
 def test_delete_keeps_key_secrets_and_a_database_snapshot(deployed: Cluster3) -> None:
@@ -327,11 +337,17 @@ def test_delete_keeps_key_secrets_and_a_database_snapshot(deployed: Cluster3) ->
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="moto's stack deletion leaves the Core stack's VPC (DependencyViolation): DELETE_FAILED",
-)
 def test_core_stack_delete_completes(deployed: Cluster3) -> None:
     node = deployed.cluster.nodes[0]
     assert deployed.deleted[deployed.name(node, "core")] == "DELETE_COMPLETE"
     assert deployed.deleted[deployed.name(node, "kms")] == "DELETE_COMPLETE"
+    # nothing the two stacks made is left in the account but what they retain
+    ec2 = deployed.client(node, "ec2")
+    assert not ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["false"]}])["Vpcs"]
+    assert not ec2.describe_network_interfaces()["NetworkInterfaces"]
+    assert not ec2.describe_internet_gateways()["InternetGateways"]
+    assert not ec2.describe_addresses()["Addresses"]
+    assert not ec2.describe_flow_logs()["FlowLogs"]
+    nat = ec2.describe_nat_gateways()["NatGateways"]
+    assert {n["State"] for n in nat} == {"deleted"}
+    assert not deployed.client(node, "elbv2").describe_target_groups()["TargetGroups"]

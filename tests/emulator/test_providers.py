@@ -14,6 +14,7 @@ from tsm_infra.spec import Cluster
 # provider -> (scenario, check that fails without it)
 WITHOUT: dict[str, tuple[str, str]] = {
     "language-extensions": ("core", "core-complete"),
+    "stack-delete-order": ("kms", "kms-deletes-in-order"),
     "stack-resource-detail": ("core", "launch-template-metadata"),
     "no-value-in-lists": ("core", "core-complete"),
     "stack-parameter-values": ("core", "parameters-as-given"),
@@ -34,6 +35,7 @@ WITHOUT: dict[str, tuple[str, str]] = {
     "sub-dotted-attributes": ("core", "core-complete"),
     "fn-cidr": ("core", "core-complete"),
     "security-group-egress": ("core", "sg-egress-rule"),
+    "network-deletion": ("core", "core-deletes"),
     "eip-public-ip": ("kms", "kms-complete"),
     "nlb-type-and-tls": ("core", "nlb-network-tls"),
     "acm-certificate": ("core", "certificate-issued"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -37,9 +38,15 @@ def run_cli(*args: str) -> Result:
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
+@functools.cache
+def _client(endpoint: str, account: str, region: str, service: str) -> Any:
+    # making sessions and clients is most of these tests' time; each emulator gets a new port
+    return local_session(account, region, endpoint).client(service)
+
+
 def client(aws: LocalAws, node: Node, service: str, region: str | None = None) -> Any:
     """A client acting in the node's account on the emulator (in its region unless told)."""
-    return local_session(node.account, node.region, aws.endpoint_url).client(service, region)
+    return _client(aws.endpoint_url, node.account, region or node.region, service)
 
 
 def outputs(aws: LocalAws, cluster: Cluster, node: Node, kind: str) -> dict[str, str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -634,6 +635,145 @@ def _empty_change_set(ctx: Context) -> list[Patch]:
     ]
 
 
+# ------------------------------------------------------------------------- stack deletion order
+
+_SUB_NAME = re.compile(r"\$\{([^!}][^}]*)\}")
+# DeletionPolicy values that keep the resource when the stack deletes it
+_KEPT = ("Retain", "RetainExceptOnCreate")
+
+
+def references(value: Any) -> set[str]:
+    """The names a template fragment reads through Ref, Fn::GetAtt and Fn::Sub.
+
+    Names that are not resources (parameters, pseudo parameters, a Sub's own variables) are
+    in the answer too; callers keep the ones they know as resources.
+    """
+    found: set[str] = set()
+    if isinstance(value, list):
+        for item in value:
+            found |= references(item)
+        return found
+    if not isinstance(value, dict):
+        return found
+    for key, inner in value.items():
+        if key == "Ref" and isinstance(inner, str):
+            found.add(inner)
+        elif key == "Fn::GetAtt":
+            if isinstance(inner, str):
+                found.add(inner.split(".", 1)[0])
+            elif isinstance(inner, list) and inner:
+                if isinstance(inner[0], str):
+                    found.add(inner[0])
+                found |= references(inner[1:])
+        elif key == "Fn::Sub":
+            text, variables = (inner, {}) if isinstance(inner, str) else (inner[0], inner[1])
+            names = {m.split(".", 1)[0].strip() for m in _SUB_NAME.findall(str(text))}
+            found |= names - set(variables or {})
+            found |= references(variables)
+        else:
+            found |= references(inner)
+    return found
+
+
+def dependencies(entries: Mapping[str, Any]) -> dict[str, set[str]]:
+    """For each resource of a template, the resources it depends on (Ref, GetAtt, Sub and
+    DependsOn), as CloudFormation orders creation and, reversed, deletion."""
+    graph: dict[str, set[str]] = {}
+    for name, entry in entries.items():
+        body = {k: v for k, v in entry.items() if k not in ("Condition", "DependsOn")}
+        needs = references(body)
+        depends = entry.get("DependsOn") or []
+        needs |= {depends} if isinstance(depends, str) else set(depends)
+        graph[name] = {n for n in needs if n in entries and n != name}
+    return graph
+
+
+def _event(
+    stack: Any, logical: str, resource: Any, kind: str, status: str, *, reason: str = ""
+) -> None:
+    from moto.cloudformation.models import Event  # noqa: PLC0415
+
+    stack.events.append(
+        Event(
+            stack_id=stack.stack_id,
+            stack_name=stack.name,
+            logical_resource_id=logical,
+            physical_resource_id=str(getattr(resource, "physical_resource_id", "") or ""),
+            resource_type=kind,
+            resource_status=status,
+            resource_status_reason=reason or None,
+            resource_properties=None,
+        )
+    )
+
+
+def delete_resources(resource_map: Any, stack: Any = None) -> None:
+    """Delete a stack's resources as CloudFormation does: each one only once every resource
+    that depends on it is gone, kept ones (DeletionPolicy Retain) skipped; when a resource
+    fails, what it depends on stays and the rest goes. ResourceFailed names what failed."""
+    state = state_of(resource_map)
+    existing = created(resource_map)
+    entries = {
+        name: resource_map._resource_json_map.get(name) or state.applied.get(name) or {}
+        for name in existing
+    }
+    graph = dependencies(entries)
+    dependents: dict[str, set[str]] = {name: set() for name in entries}
+    for name, needs in graph.items():
+        for needed in needs:
+            dependents[needed].add(name)
+    pending, failed = list(entries), []
+    blocked: set[str] = set()
+    while pending:
+        # in template order, for a deterministic emulation of CloudFormation's parallel waves
+        ready = [n for n in pending if not dependents[n] & (set(pending) | blocked)]
+        if not ready:
+            break
+        for name in ready:
+            pending.remove(name)
+            entry, resource = entries[name], existing[name]
+            kind = str(entry.get("Type", ""))
+            if entry.get("DeletionPolicy") in _KEPT:
+                state.mark(name, "DELETE_SKIPPED")
+                if stack is not None:
+                    _event(stack, name, resource, kind, "DELETE_SKIPPED")
+                continue
+            if stack is not None:
+                _event(stack, name, resource, kind, "DELETE_IN_PROGRESS")
+            try:
+                resource_map._delete_resource(resource, entry)
+            except Exception as exc:
+                reason = exc.reason if isinstance(exc, ResourceFailed) else f"{exc}"[:400]
+                state.mark(name, "DELETE_FAILED")
+                if stack is not None:
+                    _event(stack, name, resource, kind, "DELETE_FAILED", reason=reason)
+                failed.append((name, reason))
+                blocked.add(name)
+                continue
+            resource_map._parsed_resources.pop(name, None)
+            state.mark(name, "DELETE_COMPLETE")
+            state.deleted.add(name)
+            if stack is not None:
+                _event(stack, name, resource, kind, "DELETE_COMPLETE")
+    if failed:
+        names = ", ".join(name for name, _ in failed)
+        error = ResourceFailed(names, "; ".join(reason for _, reason in failed))
+        error.recorded = True  # the events are written: the stack's failure only sums up
+        raise error
+
+
+def _delete_order(ctx: Context) -> list[Patch]:
+    from moto.cloudformation.models import Stack  # noqa: PLC0415
+
+    def delete(self: Any) -> None:
+        self._add_stack_event("DELETE_IN_PROGRESS", resource_status_reason="User Initiated")
+        delete_resources(self.resource_map, self)
+        self._add_stack_event("DELETE_COMPLETE")
+        self.status = "DELETE_COMPLETE"
+
+    return [mock.patch.object(Stack, "delete", delete)]
+
+
 # ------------------------------------------------------------------------- stack parameter values
 
 
@@ -644,17 +784,35 @@ def _parameter_values(ctx: Context) -> list[Patch]:
         rmap = self.resource_map
         hidden = set(getattr(rmap, "no_echo_parameter_keys", []))
         slots = (self.template_dict or {}).get("Parameters") or {}
+        given = dict(self.parameters or {})
         listed = []
         for key, value in rmap.resolved_parameters.items():
             # DescribeStacks gives a value as it was given: a list parameter comma-joined
             # (moto prints the Python list), a NoEcho one masked
             shown = ",".join(map(str, value)) if isinstance(value, list) else str(value)
-            if key in hidden or (slots.get(key) or {}).get("NoEcho") in (True, "true", "True"):
+            slot = slots.get(key) or {}
+            if key in hidden or slot.get("NoEcho") in (True, "true", "True"):
                 shown = "****"
-            listed.append({"ParameterKey": key, "ParameterValue": shown})
+            entry = {"ParameterKey": key, "ParameterValue": shown}
+            if str(slot.get("Type", "")).startswith("AWS::SSM::Parameter::Value<"):
+                # an SSM-typed parameter shows the parameter's name, its value apart (moto gives
+                # the value, which an update passing the previous values back cannot look up)
+                entry["ParameterValue"] = str(given.get(key, slot.get("Default", "")))
+                entry["ResolvedValue"] = shown
+            listed.append(entry)
         return listed
 
     return [mock.patch.object(Stack, "parameter_list", property(parameter_list))]
 
 
-__all__ = ["Resolver", "ResourceFailed", "StackState", "Unresolvable", "resolve", "state_of"]
+__all__ = [
+    "Resolver",
+    "ResourceFailed",
+    "StackState",
+    "Unresolvable",
+    "delete_resources",
+    "dependencies",
+    "references",
+    "resolve",
+    "state_of",
+]

@@ -377,7 +377,8 @@ def _stack_failure_status(ctx: Context) -> list[Patch]:
         else:
             logical, reason = "", f"{type(exc).__name__}: {exc}"[:400]
         resource = stack.resource_map._resource_json_map.get(logical, {}) if logical else {}
-        if logical:
+        # stack deletion writes each failed resource's event itself (several may fail)
+        if logical and not getattr(exc, "recorded", False):
             stack.events.append(
                 Event(
                     stack_id=stack.stack_id,
@@ -603,7 +604,7 @@ def _ssm_cross_account_read(ctx: Context) -> list[Patch]:
 
     def get_parameter(self: Any) -> Any:
         name = str(self._get_param("Name"))
-        match = _SSM_ARN.match(name.split(":", 6)[0] if False else name)
+        match = _SSM_ARN.match(name)
         if not match or match.group(2) == self.current_account:
             return original(self)
         from moto.core.responses import ActionResult  # noqa: PLC0415
@@ -728,6 +729,136 @@ def _security_group_egress(ctx: Context) -> list[Patch]:
         return Emulated(rule_id, {"Id": rule_id}, delete)
 
     return [_types(AWS__EC2__SecurityGroupEgress=EmulatedType(create))]
+
+
+# moto's CloudFormation calls `delete(account, region)` on what a stack deletes; the types below
+# have none, so moto silently leaves them (and, through them, the VPC) behind
+
+
+def _ec2(account: str, region: str) -> Any:
+    from moto.ec2.models import ec2_backends  # noqa: PLC0415
+
+    return ec2_backends[account][region]
+
+
+def _elbv2(account: str, region: str) -> Any:
+    from moto.elbv2.models import elbv2_backends  # noqa: PLC0415
+
+    return elbv2_backends[account][region]
+
+
+def _delete_route(self: Any, account: str, region: str) -> None:
+    prefix_list = self.destination_prefix_list
+    _ec2(account, region).delete_route(
+        self.route_table.id,
+        self.destination_cidr_block,
+        self.destination_ipv6_cidr_block,
+        prefix_list.id if prefix_list is not None else None,
+    )
+
+
+def _delete_association(self: Any, account: str, region: str) -> None:
+    # moto's association object does not keep its id: find it in the route table
+    backend = _ec2(account, region)
+    table = backend.get_route_table(self.route_table_id)
+    for association_id, subnet_id in list(table._associations.items()):
+        if subnet_id == self.subnet_id:
+            backend.disassociate_route_table(association_id)
+
+
+def _delete_attachment(self: Any, account: str, region: str) -> None:
+    backend = _ec2(account, region)
+    if str(self.gateway_id).startswith("igw-"):
+        backend.detach_internet_gateway(self.gateway_id, self.vpc_id)
+    else:
+        backend.detach_vpn_gateway(self.gateway_id, self.vpc_id)
+
+
+def _delete_nat_gateway(self: Any, account: str, region: str) -> None:
+    backend = _ec2(account, region)
+    backend.delete_nat_gateway(self.id)
+    # as in AWS, the gateway's address is disassociated and its interface deleted
+    for address in list(backend.addresses):
+        if address.eni is self._eni:
+            backend.disassociate_address(address=address.public_ip)
+    backend.enis.pop(self._eni.id, None)
+
+
+def _delete_ingress(self: Any, account: str, region: str) -> None:
+    # the rule as moto's create_from_cloudformation_json authorized it
+    p = self.properties
+    source = {}
+    if p.get("SourceSecurityGroupId"):
+        source["GroupId"] = p["SourceSecurityGroupId"]
+    if p.get("SourceSecurityGroupName"):
+        source["GroupName"] = p["SourceSecurityGroupName"]
+    cidr = p.get("CidrIp")
+    _ec2(account, region).revoke_security_group_ingress(
+        self.security_group.id,
+        p["IpProtocol"],
+        p.get("FromPort"),
+        p.get("ToPort"),
+        [{"CidrIp": cidr, "Description": p.get("Description")}] if cidr else [],
+        source_groups=[source] if source else [],
+    )
+
+
+def _ec2_deletions() -> dict[str, Callable[[Any, str, str], None]]:
+    """moto class (module path) -> how the stack deletes an object of it."""
+    return {
+        "route_tables.Route": _delete_route,
+        "route_tables.RouteTable": lambda o, a, r: _ec2(a, r).delete_route_table(o.id),
+        "subnets.SubnetRouteTableAssociation": _delete_association,
+        "internet_gateways.InternetGateway": (
+            lambda o, a, r: _ec2(a, r).delete_internet_gateway(o.id)
+        ),
+        "vpn_gateway.VPCGatewayAttachment": _delete_attachment,
+        "nat_gateways.NatGateway": _delete_nat_gateway,
+        "flow_logs.FlowLogs": lambda o, a, r: _ec2(a, r).delete_flow_logs([o.id]),
+        "security_groups.SecurityGroupIngress": _delete_ingress,
+        "vpcs.VPCEndPoint": lambda o, a, r: _ec2(a, r).delete_vpc_endpoints([o.id]),
+        "elastic_ip_addresses.ElasticAddress": (
+            lambda o, a, r: _ec2(a, r).release_address(allocation_id=o.allocation_id)
+        ),
+    }
+
+
+def _network_deletion(ctx: Context) -> list[Patch]:
+    import importlib  # noqa: PLC0415
+
+    from moto.ec2.models.instances import Instance  # noqa: PLC0415
+    from moto.elbv2.models import FakeListener, FakeTargetGroup  # noqa: PLC0415
+
+    patches: list[Patch] = []
+    for path, delete in _ec2_deletions().items():
+        module, name = path.rsplit(".", 1)
+        cls = getattr(importlib.import_module(f"moto.ec2.models.{module}"), name)
+        patches.append(mock.patch.object(cls, "delete", delete, create=True))
+
+    def listener(self: Any, account: str, region: str) -> None:
+        _elbv2(account, region).delete_listener(self.arn)
+
+    def target_group(self: Any, account: str, region: str) -> None:
+        _elbv2(account, region).delete_target_group(self.arn)
+
+    original_prep_nics = Instance.prep_nics
+
+    def prep_nics(self: Any, nic_spec: list[dict[str, Any]], *args: Any, **kwargs: Any) -> None:
+        given = {int(n.get("DeviceIndex", 0)): n for n in nic_spec or []}
+        original_prep_nics(self, nic_spec, *args, **kwargs)
+        for index, nic in self.nics.items():
+            spec = given.get(index, {})
+            # AWS deletes an interface made at launch with its instance unless told otherwise
+            # (moto keeps it, and with it the subnet's and so the VPC's last dependency)
+            if not spec.get("NetworkInterfaceId") and spec.get("DeleteOnTermination") is not False:
+                nic.delete_on_termination = True
+
+    return [
+        *patches,
+        mock.patch.object(FakeListener, "delete", listener, create=True),
+        mock.patch.object(FakeTargetGroup, "delete", target_group, create=True),
+        mock.patch.object(Instance, "prep_nics", prep_nics),
+    ]
 
 
 def _eip_public_ip(ctx: Context) -> list[Patch]:
@@ -1110,6 +1241,14 @@ PROVIDER_LIST: tuple[Provider, ...] = (
         _stack_failure_status,
     ),
     Provider(
+        "stack-delete-order",
+        (
+            "Stack deletion deletes each resource after everything that depends on it, skips "
+            "retained ones and keeps what a failed resource needs, with per-resource events."
+        ),
+        cfn._delete_order,
+    ),
+    Provider(
         "stack-resource-detail",
         (
             "DescribeStackResource(s) give each resource's own status and its Metadata with "
@@ -1223,6 +1362,14 @@ PROVIDER_LIST: tuple[Provider, ...] = (
         "security-group-egress",
         "Stand-alone security-group egress rules are created in the emulated EC2.",
         _security_group_egress,
+    ),
+    Provider(
+        "network-deletion",
+        (
+            "Deleting a stack deletes its routes, route tables, gateways, NAT gateways, flow "
+            "logs, ingress rules, endpoints, addresses, listeners and target groups."
+        ),
+        _network_deletion,
     ),
     Provider(
         "eip-public-ip",

@@ -27,6 +27,8 @@ class ResourceFailed(Exception):
         super().__init__(reason)
         self.logical_id = logical_id
         self.reason = reason
+        # True when the resource events are written already (the stack's failure only sums up)
+        self.recorded = False
 
 
 @dataclass
