@@ -120,7 +120,9 @@ def _drift(found: _Deployed, name: str, info: StackInfo | None) -> str:
                 break
             found.ops.sleep(found.ops.poll_interval)
     except Exception as exc:
-        return f"unknown ({describe_error(exc)})"
+        # the reason's first words are enough; an endpoint without drift detection answers
+        # with a page of HTML
+        return f"UNKNOWN (detection failed: {describe_error(exc)[:80]})"
     return str(status.get("StackDriftStatus", "UNKNOWN"))
 
 
@@ -158,8 +160,11 @@ def cluster_status(
                 problems.append(f"{name}: {stacks[name]}; run `tsm-infra deploy` to complete it")
             if drift:
                 drifts[name] = _drift(found, name, info)
-                if drifts[name] not in ("IN_SYNC", "absent"):
-                    problems.append(f"{name}: drift {drifts[name]}")
+                if drifts[name] == "DRIFTED":
+                    problems.append(
+                        f"{name}: DRIFTED: resources were changed outside CloudFormation; "
+                        "see the stack's drift results, then deploy to bring them back"
+                    )
         reachable = ping(found.node) if ping else "not checked"
         states.append(
             NodeState(

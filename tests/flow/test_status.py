@@ -1,0 +1,50 @@
+"""Drift detection in `status`: drift is a problem, a detection that cannot run is not."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from tsm_infra.stacks import StackInfo, StackOps
+from tsm_infra.status import _Deployed, _drift
+
+
+def _found(cfn: Any) -> _Deployed:
+    return _Deployed(
+        node=None, ops=StackOps(cfn, poll_interval=0, sleep=lambda s: None), session=None
+    )  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("result", ["DRIFTED", "IN_SYNC"])
+def test_drift_detection_waits_for_its_result(result: str) -> None:
+    cfn = boto3.client(
+        "cloudformation", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="y"
+    )
+    with Stubber(cfn) as stub:
+        stub.add_response("detect_stack_drift", {"StackDriftDetectionId": "d1"})
+        progress = {
+            "StackId": "arn:s",
+            "StackDriftDetectionId": "d1",
+            "DetectionStatus": "DETECTION_IN_PROGRESS",
+            "Timestamp": "2026-01-01T00:00:00Z",
+        }
+        stub.add_response("describe_stack_drift_detection_status", progress)
+        done = {**progress, "DetectionStatus": "DETECTION_COMPLETE", "StackDriftStatus": result}
+        stub.add_response("describe_stack_drift_detection_status", done)
+        info = StackInfo("s", "CREATE_COMPLETE", "", {}, "arn:s")
+        assert _drift(_found(cfn), "s", info) == result
+
+
+def test_a_detection_that_cannot_run_is_unknown() -> None:
+    cfn = boto3.client(
+        "cloudformation", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="y"
+    )
+    with Stubber(cfn) as stub:
+        stub.add_client_error("detect_stack_drift", "AccessDenied", "not allowed")
+        info = StackInfo("s", "CREATE_COMPLETE", "", {}, "arn:s")
+        assert _drift(_found(cfn), "s", info) == (
+            "UNKNOWN (detection failed: AccessDenied: not allowed)"
+        )
