@@ -624,16 +624,12 @@ class Runner:
 
     def _lift_deletion_protection(self, work: _Work, info: StackInfo) -> None:
         """Turn the template's DeletionProtection off through an update, as the operator asked."""
-        cfn = self._ops(work).cfn
-        stack = cfn.describe_stacks(StackName=info.stack_id or info.name)["Stacks"][0]
-        current = {p["ParameterKey"]: p.get("ParameterValue", "") for p in stack["Parameters"]}
-        if current.get("DeletionProtection", "false") == "false":
+        if info.parameters.get("DeletionProtection", "false") == "false":
             return
         self._emit(work, "lifting deletion protection")
-        parameters = {**current, "DeletionProtection": "false"}
-        tags = {t["Key"]: t["Value"] for t in stack.get("Tags", [])}
+        parameters = {**info.parameters, "DeletionProtection": "false"}
         review = self._ops(work).prepare(
-            work.step.stack_name, self._body("core"), parameters, tags, create=False
+            work.step.stack_name, self._body("core"), parameters, info.tags, create=False
         )
         if not review.empty:
             self._ops(work).execute(review, lambda p: self._emit(work, p.status, p))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from tsm_infra.errors import TsmInfraError, describe_error
@@ -21,7 +21,13 @@ State = Literal[
 ]
 
 # Statuses a stack rests in without anyone acting; everything else is still moving.
-_COMPLETE = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE"}
+_COMPLETE = {
+    "CREATE_COMPLETE",
+    "UPDATE_COMPLETE",
+    "UPDATE_ROLLBACK_COMPLETE",
+    "IMPORT_COMPLETE",
+    "IMPORT_ROLLBACK_COMPLETE",  # the import was undone; the stack is as it was before
+}
 # What a failed operation leaves when rollback is off: the resources that succeeded are kept and
 # the next change set carries on from there.
 _RESUMABLE = {"CREATE_FAILED", "UPDATE_FAILED"}
@@ -30,7 +36,6 @@ _FAILED = {
     "DELETE_FAILED",
     "UPDATE_ROLLBACK_FAILED",
     "IMPORT_ROLLBACK_FAILED",
-    "IMPORT_ROLLBACK_COMPLETE",
 }
 # Resources that hold what cannot be made again: key shares, the key, the generated secrets.
 STATEFUL_TYPES = frozenset(
@@ -79,6 +84,8 @@ class StackInfo:
     reason: str
     outputs: dict[str, str]
     stack_id: str = ""
+    parameters: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
 
     @property
     def state(self) -> State:
@@ -173,13 +180,16 @@ class StackOps:
                 return None
             raise StackError(f"{name}: cannot describe the stack: {describe_error(exc)}") from None
         stack = stacks[0]
-        outputs = {o["OutputKey"]: o.get("OutputValue", "") for o in stack.get("Outputs", [])}
         return StackInfo(
             name=stack.get("StackName", name),
             status=stack["StackStatus"],
             reason=stack.get("StackStatusReason", ""),
-            outputs=outputs,
+            outputs={o["OutputKey"]: o.get("OutputValue", "") for o in stack.get("Outputs", [])},
             stack_id=stack.get("StackId", ""),
+            parameters={
+                p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])
+            },
+            tags={t["Key"]: t["Value"] for t in stack.get("Tags", [])},
         )
 
     def first_failure(self, name: str, stack_id: str = "") -> str:

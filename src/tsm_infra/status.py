@@ -137,7 +137,7 @@ def cluster_status(
     """Read every node's stacks (in parallel) and check that the cluster fits together."""
 
     def read(node: Node) -> _Deployed:
-        found = _read_named(connector, node, cluster.name)
+        found = _read(connector, node, cluster.name)
         found.ops.poll_interval = poll_interval
         return found
 
@@ -183,7 +183,7 @@ def cluster_status(
     )
 
 
-def _read_named(connector: Connector, node: Node, cluster: str) -> _Deployed:
+def _read(connector: Connector, node: Node, cluster: str) -> _Deployed:
     session = connector.for_node(node)
     found = _Deployed(node, StackOps(session.client("cloudformation")), session)
     kinds: tuple[StackKind, ...] = ("kms", "core")
@@ -196,12 +196,8 @@ def _read_named(connector: Connector, node: Node, cluster: str) -> _Deployed:
             found.kms = info
         else:
             found.core = info
-        stack = found.ops.cfn.describe_stacks(StackName=info.stack_id or name)["Stacks"][0]
-        found.tags[kind] = {t["Key"]: t["Value"] for t in stack.get("Tags", [])}
-        if kind == "core":
-            found.core_parameters = {
-                p["ParameterKey"]: p.get("ParameterValue", "") for p in stack.get("Parameters", [])
-            }
+            found.core_parameters = info.parameters
+        found.tags[kind] = info.tags
     return found
 
 
@@ -291,7 +287,7 @@ def manifest(cluster: Cluster, connector: Connector) -> dict[str, Any]:
     """What client applications need: endpoints, threshold, API-key secret ARNs, certificates."""
 
     def read(node: Node) -> dict[str, Any]:
-        found = _read_named(connector, node, cluster.name)
+        found = _read(connector, node, cluster.name)
         kms = found.kms.outputs if found.kms else {}
         core = found.core.outputs if found.core else {}
         return {
