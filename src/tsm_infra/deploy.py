@@ -576,6 +576,7 @@ class Runner:
     def _destroy(self) -> RunResult:
         started = time.monotonic()
         result = RunResult("destroy", self.cluster.name)
+        deleted: dict[tuple[int, str], StackInfo] = {}
         for kind in ("core", "kms"):
             works = [_Work(self._destroy_step(node, kind), node, {}) for node in self.cluster.nodes]
             blocked = [o.stack for o in result.outcomes if not o.ok]
@@ -584,14 +585,10 @@ class Runner:
                 continue
             self._parallel(works, self._delete)
             result.outcomes += [work.outcome for work in works if work.outcome]
-        result.retained = [
-            f"nodes[{node.index}] (account {node.account}, {node.region}): KMS key "
-            f"alias/tsm/{self.cluster.name}/node{node.index} (retained: schedule its deletion "
-            f"yourself; KMS waits its deletion window, 30 days by default), the four secrets "
-            f"under tsm/{self.cluster.name}/node{node.index}/, the final snapshot of the "
-            "key-share database, and the node's log groups"
-            for node in self.cluster.nodes
-        ]
+            deleted.update({(w.node.index, kind): w.info for w in works if w.info is not None})
+        for node in self.cluster.nodes:
+            kms, core = deleted.get((node.index, "kms")), deleted.get((node.index, "core"))
+            result.retained += _retained(self.cluster.name, node, kms, core)
         result.seconds = time.monotonic() - started
         return result
 
@@ -613,7 +610,7 @@ class Runner:
         def progress(update: Progress) -> None:
             self._emit(work, update.status, update)
 
-        info = self._ops(work).describe(name)
+        info = work.info = self._ops(work).describe(name)
         if info is None:
             self._outcome(work, "absent")
             return
@@ -636,6 +633,24 @@ class Runner:
 
 
 DATABASE = "Database"
+
+
+def _retained(cluster: str, node: Node, kms: StackInfo | None, core: StackInfo | None) -> list[str]:
+    """What AWS keeps of a destroyed node, named by what its stacks output before deletion."""
+    kept = []
+    out = kms.outputs if kms is not None else {}
+    if out.get("KmsKeyArn"):
+        kept.append(
+            f"KMS key {out['KmsKeyArn']}: its alias went with the stack; schedule the key's "
+            "deletion yourself once nothing needs it (KMS then waits out the deletion window)"
+        )
+    kept += [f"secret {value}" for key, value in sorted(out.items()) if key.endswith("SecretArn")]
+    if core is not None and core.outputs.get("DatabaseInstanceId"):
+        kept.append(f"final snapshot of database {core.outputs['DatabaseInstanceId']}")
+    if kms is not None or core is not None:
+        kept.append(f"log groups under /tsm/{cluster}/node{node.index}/")
+    where = f"nodes[{node.index}] (account {node.account}, {node.region})"
+    return [f"{where}: {item}" for item in kept]
 
 
 def check_destroy(cluster: Cluster, connector: Connector, *, allow_data_loss: bool) -> list[str]:

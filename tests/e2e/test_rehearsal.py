@@ -237,6 +237,10 @@ def test_destroy_keeps_the_key_the_secrets_and_a_database_snapshot(
     assert "a final snapshot of the database is kept" in result.output
     assert "Retained on purpose" in result.stdout
     for node in cluster.nodes:
+        # named by ARN: the alias is deleted with the stack, the key and secrets are not
+        assert f"KMS key {kept[node.index]['KmsKeyArn']}: its alias went" in result.stdout
+        assert kept[node.index]["P2PKeySecretArn"] in result.stdout
+    for node in cluster.nodes:
         cfn = _client(emulator, node, "cloudformation")
         live = [s["StackName"] for s in cfn.describe_stacks()["Stacks"]]
         assert not [name for name in live if name.startswith("tsm-acme-vault")]
