@@ -187,7 +187,8 @@ class Connector:
             ) from None
         if actual != node.account:
             raise AccessError(
-                f"{where}: {self._how(node)} acts in account {actual}, not {node.account}; "
+                f"{where}: with {self._how(node)}, tsm-infra acts in account {actual}, not "
+                f"{node.account}; "
                 "fix nodes[].account or the access settings"
             )
         return opened
