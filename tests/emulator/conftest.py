@@ -27,8 +27,8 @@ def _shared_botocore_loader() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def cluster(repo_root: str = "") -> Cluster:
-    """examples/three-nodes.yaml."""
+def cluster() -> Cluster:
+    """The cluster of examples/three-nodes.yaml."""
     from tests.helpers import REPO
 
     return load_spec(REPO / "examples" / "three-nodes.yaml")

@@ -385,7 +385,7 @@ def run(
         except _Answered:
             pass
         except Exception as exc:
-            checks.until = None
+            checks.until = None  # recording the error must not end the run again
             checks["error"] = False
             checks["error: " + type(exc).__name__] = False
     return dict(checks)

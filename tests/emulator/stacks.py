@@ -47,15 +47,15 @@ def resolve(
     def one(ref: OutputRef) -> str:
         return outputs[ref.stack][ref.output]
 
-    return {
-        name: value
-        if isinstance(value, str)
-        else one(value)
-        if isinstance(value, OutputRef)
-        else ",".join(one(r) for r in value.refs)
-        for name, value in params.items()
-        if isinstance(value, str | OutputRef | JoinedRefs)
-    }
+    resolved: dict[str, str] = {}
+    for name, value in params.items():
+        if isinstance(value, str):
+            resolved[name] = value
+        elif isinstance(value, OutputRef):
+            resolved[name] = one(value)
+        elif isinstance(value, JoinedRefs):
+            resolved[name] = ",".join(one(r) for r in value.refs)
+    return resolved
 
 
 def parameters(
@@ -96,9 +96,8 @@ def deploy(
         Capabilities=CAPABILITIES,
     )
     change_set = cfn.describe_change_set(ChangeSetName=created["Id"], StackName=name)
-    if change_set["Status"] == "FAILED":
-        return {"change_set": change_set, "stack": wait(cfn, name)}
-    cfn.execute_change_set(ChangeSetName=created["Id"], StackName=name)
+    if change_set["Status"] != "FAILED":  # a FAILED one (no changes) cannot be executed
+        cfn.execute_change_set(ChangeSetName=created["Id"], StackName=name)
     return {"change_set": change_set, "stack": wait(cfn, name)}
 
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import re
+from typing import Any
+
 import pytest
 
 from tests.emulator import scenarios
+from tests.emulator.stacks import client
 from tsm_infra.emulator import PROVIDERS, SUPPORTED_MOTO, LocalAws
 from tsm_infra.emulator.server import EmulatorError
-from tsm_infra.spec import Cluster
+from tsm_infra.spec import Cluster, Node
 
 # ------------------------------------------------------------------------ load-bearing providers
 
@@ -88,9 +93,51 @@ def test_server_listens_on_loopback_and_is_undone_on_stop() -> None:
     assert not hasattr(KmsResponse, "generate_data_key_pair")
 
 
+def _share_with(endpoint: str, owner: Node, peer: Node) -> list[dict[str, Any]]:
+    """Share a new parameter of the owner with the peer; the invitations the peer then sees."""
+    template = {
+        "Resources": {
+            "Parameter": {
+                "Type": "AWS::SSM::Parameter",
+                "Properties": {"Name": "/restart/p", "Type": "String", "Value": "v"},
+            },
+            "Share": {
+                "Type": "AWS::RAM::ResourceShare",
+                "DependsOn": "Parameter",
+                "Properties": {
+                    "Name": "restart",
+                    "Principals": [peer.account],
+                    "ResourceArns": [
+                        f"arn:aws:ssm:{owner.region}:{owner.account}:parameter/restart/p"
+                    ],
+                },
+            },
+        }
+    }
+    cfn = client(endpoint, owner, "cloudformation")
+    cfn.create_stack(StackName="restart", TemplateBody=json.dumps(template))
+    ram = client(endpoint, peer, "ram", region=owner.region)
+    return list(ram.get_resource_share_invitations()["resourceShareInvitations"])
+
+
+def test_restart_keeps_nothing_of_the_earlier_run(cluster: Cluster) -> None:
+    owner, peer = cluster.nodes[0], cluster.nodes[1]
+    local = LocalAws()
+    try:
+        local.start()
+        assert len(_share_with(local.endpoint_url, owner, peer)) == 1
+        local.stop()
+        local.start()
+        ram = client(local.endpoint_url, peer, "ram", region=owner.region)
+        assert ram.get_resource_share_invitations()["resourceShareInvitations"] == []
+        assert len(_share_with(local.endpoint_url, owner, peer)) == 1
+    finally:
+        local.stop()
+
+
 def test_unknown_provider_and_moto_version_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(EmulatorError, match="unknown emulator provider"):
         LocalAws(disabled=["no-such-provider"])
     monkeypatch.setattr("importlib.metadata.version", lambda name: "5.3.0")
-    with pytest.raises(EmulatorError, match=SUPPORTED_MOTO.replace("<", ".")[:4]):
+    with pytest.raises(EmulatorError, match=re.escape(SUPPORTED_MOTO)):
         LocalAws().start()

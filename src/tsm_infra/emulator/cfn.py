@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -148,38 +148,35 @@ def resolve(value: Any, resolver: Resolver) -> Any:
 # ------------------------------------------------------------------ resource status and detail
 
 
-def _resource_detail(ctx: Context) -> list[Patch]:
+def _status_tracked(original: Callable[..., Any], operation: str) -> Callable[..., Any]:
+    """moto's parse_and_<operation>_resource, recording the resource's status as it ends.
+
+    `operation`_COMPLETE records the template entry it now has too; `operation`_FAILED not.
+    """
+
+    def parse_and_apply_resource(
+        logical_id: str, resource_json: dict[str, Any], resources_map: Any, *args: Any, **kw: Any
+    ) -> Any:
+        entry = copy.deepcopy(resource_json)
+        try:
+            made = original(logical_id, resource_json, resources_map, *args, **kw)
+        except Exception:
+            state_of(resources_map).mark(logical_id, f"{operation}_FAILED")
+            raise
+        if made is not None:
+            state_of(resources_map).mark(logical_id, f"{operation}_COMPLETE", entry)
+        return made
+
+    return parse_and_apply_resource
+
+
+def stack_resource_detail(ctx: Context) -> list[Patch]:
+    """Provider: DescribeStackResource(s) give each resource's own status and resolved Metadata."""
     from moto.cloudformation import parsing, responses  # noqa: PLC0415
     from moto.cloudformation.models import CloudFormationBackend  # noqa: PLC0415
 
-    original_create = parsing.parse_and_create_resource
-    original_update = parsing.parse_and_update_resource
-
-    def parse_and_create_resource(
-        logical_id: str, resource_json: dict[str, Any], resources_map: Any, *args: Any, **kw: Any
-    ) -> Any:
-        entry = copy.deepcopy(resource_json)
-        try:
-            made = original_create(logical_id, resource_json, resources_map, *args, **kw)
-        except Exception:
-            state_of(resources_map).mark(logical_id, "CREATE_FAILED")
-            raise
-        if made is not None:
-            state_of(resources_map).mark(logical_id, "CREATE_COMPLETE", entry)
-        return made
-
-    def parse_and_update_resource(
-        logical_id: str, resource_json: dict[str, Any], resources_map: Any, *args: Any, **kw: Any
-    ) -> Any:
-        entry = copy.deepcopy(resource_json)
-        try:
-            made = original_update(logical_id, resource_json, resources_map, *args, **kw)
-        except Exception:
-            state_of(resources_map).mark(logical_id, "UPDATE_FAILED")
-            raise
-        if made is not None:
-            state_of(resources_map).mark(logical_id, "UPDATE_COMPLETE", entry)
-        return made
+    create = _status_tracked(parsing.parse_and_create_resource, "CREATE")
+    update = _status_tracked(parsing.parse_and_update_resource, "UPDATE")
 
     class Detail(responses.StackResourceDTO):
         """moto's resource DTO with the resource's own status and its resolved Metadata."""
@@ -228,8 +225,8 @@ def _resource_detail(ctx: Context) -> list[Patch]:
         return stack, resources_of(stack)
 
     return [
-        mock.patch.object(parsing, "parse_and_create_resource", parse_and_create_resource),
-        mock.patch.object(parsing, "parse_and_update_resource", parse_and_update_resource),
+        mock.patch.object(parsing, "parse_and_create_resource", create),
+        mock.patch.object(parsing, "parse_and_update_resource", update),
         mock.patch.object(responses, "StackResourceDTO", Detail),
         mock.patch.object(
             CloudFormationBackend, "describe_stack_resource", describe_stack_resource
@@ -244,7 +241,8 @@ def _resource_detail(ctx: Context) -> list[Patch]:
 # ------------------------------------------------------------------------- AWS::NoValue in lists
 
 
-def _no_value_in_lists(ctx: Context) -> list[Patch]:
+def no_value_in_lists(ctx: Context) -> list[Patch]:
+    """Provider: a list element that resolves to AWS::NoValue is dropped."""
     from moto.cloudformation import parsing  # noqa: PLC0415
 
     original = parsing.clean_json
@@ -404,11 +402,8 @@ def plan(
 def _changed(
     resource_map: Any, name: str, old_entry: Any, entry: Any, resolver: Resolver
 ) -> Modification | None:
-    state = state_of(resource_map)
     region, kind = resource_map._region_name, str(entry.get("Type", ""))
-    others = {k: v for k, v in entry.items() if k not in ("Properties", "DeletionPolicy")}
-    old_others = {k: v for k, v in old_entry.items() if k not in ("Properties", "DeletionPolicy")}
-    old_props = state.resolved.get(name)
+    old_props = state_of(resource_map).resolved.get(name)
     try:
         new_props = resolve(entry.get("Properties") or {}, resolver)
     except Unresolvable:
@@ -418,16 +413,40 @@ def _changed(
         old_props = old_entry.get("Properties") or {}
         new_props = entry.get("Properties") or {}
     change = _modification(region, kind, old_props, new_props)
+    # the rest of the entry (Metadata, DependsOn, ...); DeletionPolicy alone changes no resource
+    others, old_others = _beyond_properties(entry), _beyond_properties(old_entry)
     if others != old_others:
         if change is None:
             change = Modification([], False, [])
-        change.scope.append("Metadata" if "Metadata" in (set(others) | set(old_others)) else "")
-        change.scope = [s for s in change.scope if s]
+        if "Metadata" in others or "Metadata" in old_others:
+            change.scope.append("Metadata")
     return change
 
 
-def _physical(change: Any, resource: Any) -> None:
+def _beyond_properties(entry: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in entry.items() if k not in ("Properties", "DeletionPolicy")}
+
+
+def _planned_changes(change_set: Any) -> list[Any]:
+    """ChangeSet.diff as `plan` has it: the changes to the stack's resources that exist."""
+    from moto.cloudformation.models import Change  # noqa: PLC0415
+
+    rmap = change_set.stack.resource_map
+    planned = plan(rmap, change_set.template_dict, change_set.parameters)
+    new = change_set.template_dict.get("Resources") or {}
+    existing = created(rmap)
+    changes = [Change("Add", name, str(new[name]["Type"])) for name in planned.add]
+    for name in planned.modify:
+        changes.append(_physical(Change("Modify", name, str(new[name]["Type"])), existing[name]))
+    for name in planned.remove:
+        kind = rmap._resource_json_map.get(name, {}).get("Type", "")
+        changes.append(_physical(Change("Remove", name, str(kind)), existing[name]))
+    return changes
+
+
+def _physical(change: Any, resource: Any) -> Any:
     change.physical_resource_id = getattr(resource, "physical_resource_id", None)
+    return change
 
 
 def _record(resources_map: Any, logical_id: str, entry: Any) -> None:
@@ -486,7 +505,8 @@ def _resume_bookkeeping() -> list[Patch]:
     ]
 
 
-def _resume_failed_stack(ctx: Context) -> list[Patch]:
+def resume_failed_stack(ctx: Context) -> list[Patch]:
+    """Provider: plans (change sets, updates) start from the resources that exist."""
     from moto.cloudformation import parsing  # noqa: PLC0415
     from moto.cloudformation.models import ChangeSet, CloudFormationBackend  # noqa: PLC0415
     from moto.cloudformation.responses import CloudFormationResponse  # noqa: PLC0415
@@ -510,27 +530,6 @@ def _resume_failed_stack(ctx: Context) -> list[Patch]:
             # same logical id must create a new one
             for name in state_of(self).deleted:
                 self._parsed_resources.pop(name, None)
-
-    def diff(self: Any) -> list[Any]:
-        from moto.cloudformation.models import Change  # noqa: PLC0415
-
-        rmap = self.stack.resource_map
-        planned = plan(rmap, self.template_dict, self.parameters)
-        new = self.template_dict.get("Resources") or {}
-        existing = created(rmap)
-        changes = []
-        for name in planned.add:
-            changes.append(Change("Add", name, str(new[name]["Type"])))
-        for name in planned.modify:
-            change = Change("Modify", name, str(new[name]["Type"]))
-            _physical(change, existing[name])
-            changes.append(change)
-        for name in planned.remove:
-            kind = rmap._resource_json_map.get(name, {}).get("Type", "")
-            change = Change("Remove", name, str(kind))
-            _physical(change, existing[name])
-            changes.append(change)
-        return changes
 
     def create_change_set(self: Any, *args: Any, **kwargs: Any) -> tuple[str, str]:
         change_set_id, stack_id = original_create_change_set(self, *args, **kwargs)
@@ -564,7 +563,7 @@ def _resume_failed_stack(ctx: Context) -> list[Patch]:
         *bookkeeping,
         mock.patch.object(parsing.ResourceMap, "build_resource_diff", build_resource_diff),
         mock.patch.object(parsing.ResourceMap, "update", rmap_update),
-        mock.patch.object(ChangeSet, "diff", diff),
+        mock.patch.object(ChangeSet, "diff", _planned_changes),
         mock.patch.object(CloudFormationBackend, "create_change_set", create_change_set),
         mock.patch.object(CloudFormationBackend, "execute_change_set", execute_change_set),
         mock.patch.object(
@@ -576,7 +575,8 @@ def _resume_failed_stack(ctx: Context) -> list[Patch]:
 # ------------------------------------------------------------------------ change-set replacement
 
 
-def _change_set_replacement(ctx: Context) -> list[Patch]:
+def change_set_replacement(ctx: Context) -> list[Patch]:
+    """Provider: a change set's Modify says whether it replaces the resource, and why."""
     from moto.cloudformation.models import ChangeSet  # noqa: PLC0415
 
     original = ChangeSet.diff
@@ -615,7 +615,8 @@ def _change_set_replacement(ctx: Context) -> list[Patch]:
 # ------------------------------------------------------------------------- empty change sets
 
 
-def _empty_change_set(ctx: Context) -> list[Patch]:
+def empty_change_set(ctx: Context) -> list[Patch]:
+    """Provider: CreateChangeSet without changes makes a FAILED change set instead of refusing."""
     from moto.cloudformation.responses import CloudFormationResponse  # noqa: PLC0415
 
     original = CloudFormationResponse._validate_different_update
@@ -676,8 +677,11 @@ def references(value: Any) -> set[str]:
 
 
 def dependencies(entries: Mapping[str, Any]) -> dict[str, set[str]]:
-    """For each resource of a template, the resources it depends on (Ref, GetAtt, Sub and
-    DependsOn), as CloudFormation orders creation and, reversed, deletion."""
+    """For each resource of a template, the resources it depends on.
+
+    Ref, Fn::GetAtt, Fn::Sub and DependsOn count, as when CloudFormation orders creation and,
+    reversed, deletion.
+    """
     graph: dict[str, set[str]] = {}
     for name, entry in entries.items():
         body = {k: v for k, v in entry.items() if k not in ("Condition", "DependsOn")}
@@ -688,11 +692,14 @@ def dependencies(entries: Mapping[str, Any]) -> dict[str, set[str]]:
     return graph
 
 
-def _event(
+def resource_event(
     stack: Any, logical: str, resource: Any, kind: str, status: str, *, reason: str = ""
 ) -> None:
+    """Add a resource's event to the stack's events; nothing when there is no stack."""
     from moto.cloudformation.models import Event  # noqa: PLC0415
 
+    if stack is None:
+        return
     stack.events.append(
         Event(
             stack_id=stack.stack_id,
@@ -708,18 +715,20 @@ def _event(
 
 
 def delete_resources(resource_map: Any, stack: Any = None) -> None:
-    """Delete a stack's resources as CloudFormation does: each one only once every resource
-    that depends on it is gone, kept ones (DeletionPolicy Retain) skipped; when a resource
-    fails, what it depends on stays and the rest goes. ResourceFailed names what failed."""
+    """Delete a stack's resources in CloudFormation's order; ResourceFailed names what failed.
+
+    Each resource goes only once every resource that depends on it is gone; kept ones
+    (DeletionPolicy Retain) are skipped; when one fails, what it depends on stays and the rest
+    goes. With `stack`, each step is a resource event of it.
+    """
     state = state_of(resource_map)
     existing = created(resource_map)
     entries = {
         name: resource_map._resource_json_map.get(name) or state.applied.get(name) or {}
         for name in existing
     }
-    graph = dependencies(entries)
     dependents: dict[str, set[str]] = {name: set() for name in entries}
-    for name, needs in graph.items():
+    for name, needs in dependencies(entries).items():
         for needed in needs:
             dependents[needed].add(name)
     pending, failed = list(entries), []
@@ -731,30 +740,10 @@ def delete_resources(resource_map: Any, stack: Any = None) -> None:
             break
         for name in ready:
             pending.remove(name)
-            entry, resource = entries[name], existing[name]
-            kind = str(entry.get("Type", ""))
-            if entry.get("DeletionPolicy") in _KEPT:
-                state.mark(name, "DELETE_SKIPPED")
-                if stack is not None:
-                    _event(stack, name, resource, kind, "DELETE_SKIPPED")
-                continue
-            if stack is not None:
-                _event(stack, name, resource, kind, "DELETE_IN_PROGRESS")
-            try:
-                resource_map._delete_resource(resource, entry)
-            except Exception as exc:
-                reason = exc.reason if isinstance(exc, ResourceFailed) else f"{exc}"[:400]
-                state.mark(name, "DELETE_FAILED")
-                if stack is not None:
-                    _event(stack, name, resource, kind, "DELETE_FAILED", reason=reason)
+            reason = _delete_one(resource_map, stack, name, entries[name], existing[name])
+            if reason is not None:
                 failed.append((name, reason))
                 blocked.add(name)
-                continue
-            resource_map._parsed_resources.pop(name, None)
-            state.mark(name, "DELETE_COMPLETE")
-            state.deleted.add(name)
-            if stack is not None:
-                _event(stack, name, resource, kind, "DELETE_COMPLETE")
     if failed:
         names = ", ".join(name for name, _ in failed)
         error = ResourceFailed(names, "; ".join(reason for _, reason in failed))
@@ -762,7 +751,31 @@ def delete_resources(resource_map: Any, stack: Any = None) -> None:
         raise error
 
 
-def _delete_order(ctx: Context) -> list[Patch]:
+def _delete_one(resource_map: Any, stack: Any, name: str, entry: Any, resource: Any) -> str | None:
+    """Delete (or keep) one resource of the stack; why it could not be deleted, if it failed."""
+    state = state_of(resource_map)
+    kind = str(entry.get("Type", ""))
+    if entry.get("DeletionPolicy") in _KEPT:
+        state.mark(name, "DELETE_SKIPPED")
+        resource_event(stack, name, resource, kind, "DELETE_SKIPPED")
+        return None
+    resource_event(stack, name, resource, kind, "DELETE_IN_PROGRESS")
+    try:
+        resource_map._delete_resource(resource, entry)
+    except Exception as exc:
+        reason = exc.reason if isinstance(exc, ResourceFailed) else f"{exc}"[:400]
+        state.mark(name, "DELETE_FAILED")
+        resource_event(stack, name, resource, kind, "DELETE_FAILED", reason=reason)
+        return reason
+    resource_map._parsed_resources.pop(name, None)
+    state.mark(name, "DELETE_COMPLETE")
+    state.deleted.add(name)
+    resource_event(stack, name, resource, kind, "DELETE_COMPLETE")
+    return None
+
+
+def stack_delete_order(ctx: Context) -> list[Patch]:
+    """Provider: DeleteStack deletes in dependency order, as delete_resources does."""
     from moto.cloudformation.models import Stack  # noqa: PLC0415
 
     def delete(self: Any) -> None:
@@ -777,7 +790,8 @@ def _delete_order(ctx: Context) -> list[Patch]:
 # ------------------------------------------------------------------------- stack parameter values
 
 
-def _parameter_values(ctx: Context) -> list[Patch]:
+def stack_parameter_values(ctx: Context) -> list[Patch]:
+    """Provider: DescribeStacks shows parameter values as they were given."""
     from moto.cloudformation.models import Stack  # noqa: PLC0415
 
     def parameter_list(self: Any) -> list[dict[str, Any]]:
@@ -807,12 +821,19 @@ def _parameter_values(ctx: Context) -> list[Patch]:
 
 __all__ = [
     "Resolver",
-    "ResourceFailed",
     "StackState",
     "Unresolvable",
+    "change_set_replacement",
     "delete_resources",
     "dependencies",
+    "empty_change_set",
+    "no_value_in_lists",
     "references",
     "resolve",
+    "resource_event",
+    "resume_failed_stack",
+    "stack_delete_order",
+    "stack_parameter_values",
+    "stack_resource_detail",
     "state_of",
 ]

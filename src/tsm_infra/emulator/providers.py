@@ -16,7 +16,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from unittest import mock
 
@@ -101,8 +101,26 @@ def _types(**types: EmulatedType) -> Patch:
     return mock.patch.dict(TYPES, {name.replace("__", "::"): t for name, t in types.items()})
 
 
-def _discard(_: object) -> None:
-    """For delete callbacks whose backend call returns something nobody needs."""
+def _updated_in_place(change: Callable[[Any, dict[str, Any], str, str], None]) -> Any:
+    """A moto update_from_cloudformation_json that applies `change` to the resource itself.
+
+    For moto classes that cannot update, which would otherwise drop the resource from the stack.
+    `change` gets the resource, the new properties, the account and the region.
+    """
+
+    def update(  # noqa: PLR0917 - moto's signature
+        cls: Any,
+        /,
+        original_resource: Any,
+        new_resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+    ) -> Any:
+        change(original_resource, cloudformation_json["Properties"], account_id, region_name)
+        return original_resource
+
+    return classmethod(update)
 
 
 def _truthy(value: Any) -> bool:
@@ -332,11 +350,9 @@ def _keygen_custom_resource(ctx: Context) -> list[Patch]:
         resource = Emulated(str(answer["PhysicalResourceId"]), dict(answer.get("Data") or {}))
 
         def delete() -> None:
+            # with the properties it has now, as an update may have changed them
             invoke(
-                Request(**{**req.__dict__, "properties": resource.properties}),
-                "Delete",
-                resource.physical_id,
-                None,
+                replace(req, properties=resource.properties), "Delete", resource.physical_id, None
             )
 
         resource.on_delete = delete
@@ -366,7 +382,7 @@ class _FrozenOutputs(dict[str, Any]):
 
 
 def _stack_failure_status(ctx: Context) -> list[Patch]:
-    from moto.cloudformation.models import CloudFormationBackend, Event  # noqa: PLC0415
+    from moto.cloudformation.models import CloudFormationBackend  # noqa: PLC0415
 
     def fail(stack: Any, exc: Exception, operation: str) -> None:
         LOG.debug(
@@ -374,23 +390,14 @@ def _stack_failure_status(ctx: Context) -> list[Patch]:
         )
         if isinstance(exc, ResourceFailed):
             logical, reason = exc.logical_id, exc.reason
+            # stack deletion writes each failed resource's event itself (several may fail)
+            if logical and not exc.recorded:
+                kind = stack.resource_map._resource_json_map.get(logical, {}).get("Type", "")
+                cfn.resource_event(
+                    stack, logical, None, str(kind), f"{operation}_FAILED", reason=reason
+                )
         else:
             logical, reason = "", f"{type(exc).__name__}: {exc}"[:400]
-        resource = stack.resource_map._resource_json_map.get(logical, {}) if logical else {}
-        # stack deletion writes each failed resource's event itself (several may fail)
-        if logical and not getattr(exc, "recorded", False):
-            stack.events.append(
-                Event(
-                    stack_id=stack.stack_id,
-                    stack_name=stack.name,
-                    logical_resource_id=logical,
-                    physical_resource_id="",
-                    resource_type=str(resource.get("Type", "")),
-                    resource_status=f"{operation}_FAILED",
-                    resource_status_reason=reason,
-                    resource_properties=None,
-                )
-            )
         summary = (
             f"The following resource(s) failed to {operation.lower()}: [{logical}]."
             if logical
@@ -466,39 +473,28 @@ def _ram_share(ctx: Context) -> list[Patch]:
         props = req.properties
         principals = [str(p) for p in props.get("Principals") or [] if str(p)]
         resources = [str(r) for r in props.get("ResourceArns") or []]
-        for principal in principals:
-            if not _ACCOUNT.match(principal):
-                raise ResourceFailed(
-                    req.logical_id,
-                    f"principal {principal} is not an account id (the only kind emulated)",
-                )
-        for arn in resources:
-            match = _SSM_ARN.match(arn)
-            # moto's RAM refuses SSM parameters, which AWS shares (Advanced tier only)
-            if not match or match.group(2) != req.account or match.group(1) != req.region:
-                raise ResourceFailed(
-                    req.logical_id, f"{arn} is not a parameter of this account and region"
-                )
+        _check_share(req, principals, resources)
         external = _truthy(props.get("AllowExternalPrincipals", True))
         share = ResourceShare(
             req.account, req.region, name=str(props["Name"]), allowExternalPrincipals=external
         )
         share.principals, share.resource_arns = principals, resources
         ram_backends[req.account][req.region].resource_shares.append(share)
+        # accounts outside the sharer's organization are invited (moto knows no invitations)
+        invitation_arn = f"arn:aws:ram:{req.region}:{req.account}:resource-share-invitation"
+        invitations = [
+            Invitation(
+                arn=f"{invitation_arn}/{uuid.uuid4()}",
+                share_arn=share.arn,
+                share_name=share.name,
+                sender=req.account,
+                receiver=principal,
+                region=req.region,
+            )
+            for principal in (principals if external else [])
+        ]
         with ctx.lock:
-            for principal in principals if external else []:
-                ctx.invitations.append(
-                    Invitation(
-                        arn=(
-                            f"arn:aws:ram:{req.region}:{req.account}:resource-share-invitation/{uuid.uuid4()}"
-                        ),
-                        share_arn=share.arn,
-                        share_name=share.name,
-                        sender=req.account,
-                        receiver=principal,
-                        region=req.region,
-                    )
-                )
+            ctx.invitations.extend(invitations)
 
         def delete() -> None:
             share.delete()
@@ -508,6 +504,23 @@ def _ram_share(ctx: Context) -> list[Patch]:
         return Emulated(share.arn, {"Arn": share.arn}, delete)
 
     return [_types(AWS__RAM__ResourceShare=EmulatedType(create))]
+
+
+def _check_share(req: Request, principals: list[str], resources: list[str]) -> None:
+    """ResourceFailed unless it shares its own account's SSM parameters with accounts only."""
+    for principal in principals:
+        if not _ACCOUNT.match(principal):
+            raise ResourceFailed(
+                req.logical_id,
+                f"principal {principal} is not an account id (the only kind emulated)",
+            )
+    for arn in resources:
+        match = _SSM_ARN.match(arn)
+        # moto's RAM refuses SSM parameters, which AWS shares (Advanced tier only)
+        if not match or match.group(2) != req.account or match.group(1) != req.region:
+            raise ResourceFailed(
+                req.logical_id, f"{arn} is not a parameter of this account and region"
+            )
 
 
 def _ram_invitations(ctx: Context) -> list[Patch]:
@@ -888,6 +901,12 @@ _NLB_ZONES = {
 def _nlb_type_and_tls(ctx: Context) -> list[Patch]:
     from moto.elbv2.models import FakeLoadBalancer, FakeTargetGroup, elbv2_backends  # noqa: PLC0415
 
+    def set_attributes(balancer: Any, props: dict[str, Any], account: str, region: str) -> None:
+        attributes = {a["Key"]: str(a["Value"]) for a in props.get("LoadBalancerAttributes") or []}
+        if attributes:
+            backend: Any = elbv2_backends[account][region]
+            backend.modify_load_balancer_attributes(balancer.arn, attributes)
+
     def create_lb(
         cls: Any, /, name: str, cfn: dict[str, Any], account: str, region: str, **kw: Any
     ) -> Any:
@@ -901,28 +920,8 @@ def _nlb_type_and_tls(ctx: Context) -> list[Patch]:
             loadbalancer_type=props.get("Type", "application"),
             tags=_tags(props.get("Tags")) or None,
         )
-        attributes = {a["Key"]: str(a["Value"]) for a in props.get("LoadBalancerAttributes") or []}
-        if attributes:
-            backend.modify_load_balancer_attributes(balancer.arn, attributes)
+        set_attributes(balancer, props, account, region)
         return balancer
-
-    def update_lb(  # noqa: PLR0917 - moto's signature
-        cls: Any,
-        /,
-        original_resource: Any,
-        new_resource_name: str,
-        cloudformation_json: Any,
-        account_id: str,
-        region_name: str,
-    ) -> Any:
-        # moto cannot update a load balancer and would drop it from the stack: change in place
-        props = cloudformation_json["Properties"]
-        attributes = {a["Key"]: str(a["Value"]) for a in props.get("LoadBalancerAttributes") or []}
-        if attributes:
-            elbv2_backends[account_id][region_name].modify_load_balancer_attributes(
-                original_resource.arn, attributes
-            )
-        return original_resource
 
     original_lb_attr = FakeLoadBalancer.get_cfn_attribute
     original_tg_attr = getattr(FakeTargetGroup, "get_cfn_attribute", None)
@@ -955,8 +954,12 @@ def _nlb_type_and_tls(ctx: Context) -> list[Patch]:
             FakeLoadBalancer, "create_from_cloudformation_json", classmethod(create_lb)
         ),
         mock.patch.object(FakeLoadBalancer, "get_cfn_attribute", lb_attr),
+        # an update changes the attributes only
         mock.patch.object(
-            FakeLoadBalancer, "update_from_cloudformation_json", classmethod(update_lb), create=True
+            FakeLoadBalancer,
+            "update_from_cloudformation_json",
+            _updated_in_place(set_attributes),
+            create=True,
         ),
         mock.patch.object(FakeTargetGroup, "get_cfn_attribute", tg_attr, create=True),
     ]
@@ -980,11 +983,8 @@ def _acm_certificate(ctx: Context) -> list[Patch]:
                 # in AWS the stack waits for validation records it cannot write, then times out
                 raise ResourceFailed(
                     req.logical_id,
-                    (
-                        f"hosted zone {zone} is not in account {req.account}; "
-                        "DNS validation cannot "
-                        f"complete"
-                    ),
+                    f"hosted zone {zone} is not in account {req.account}; "
+                    "DNS validation cannot complete",
                 ) from None
         backend: Any = acm_backends[req.account][req.region]
         arn = backend.request_certificate(
@@ -1039,7 +1039,7 @@ def _cloudmap(ctx: Context) -> list[Patch]:
         return Emulated(
             made.id,
             {"Id": made.id, "Arn": made.arn, "Name": made.name},
-            lambda: _discard(backend.delete_service(made.id)),
+            lambda: backend.delete_service(made.id),
         )
 
     def instance(req: Request) -> Emulated:
@@ -1164,6 +1164,9 @@ def _rds_instance_properties(ctx: Context) -> list[Patch]:
 
     original = DBInstance.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
 
+    def protect(database: Any, props: dict[str, Any], account: str, region: str) -> None:
+        database.deletion_protection = _truthy(props.get("DeletionProtection", False))
+
     def create(
         cls: Any, /, name: str, cfn: dict[str, Any], account: str, region: str, **kw: Any
     ) -> Any:
@@ -1172,27 +1175,13 @@ def _rds_instance_properties(ctx: Context) -> list[Patch]:
         props.setdefault("Port", DBInstance.default_port(str(props.get("Engine", "")).lower()))
         database = original(cls, name, {**cfn, "Properties": props}, account, region, **kw)
         # and ignores DeletionProtection, which AWS enforces on stack deletion too
-        database.deletion_protection = _truthy(props.get("DeletionProtection", False))
+        protect(database, props, account, region)
         return database
 
-    def update(  # noqa: PLR0917 - moto's signature
-        cls: Any,
-        /,
-        original_resource: Any,
-        new_resource_name: str,
-        cloudformation_json: Any,
-        account_id: str,
-        region_name: str,
-    ) -> Any:
-        # moto cannot update a DB instance and would drop it from the stack; only deletion
-        # protection changes in place here (other changes would need a real modification)
-        props = cloudformation_json["Properties"]
-        original_resource.deletion_protection = _truthy(props.get("DeletionProtection", False))
-        return original_resource
-
     return [
+        # an update changes deletion protection only (the rest would need a real modification)
         mock.patch.object(
-            DBInstance, "update_from_cloudformation_json", classmethod(update), create=True
+            DBInstance, "update_from_cloudformation_json", _updated_in_place(protect), create=True
         ),
         # without it moto's Ref hands the group object itself to the DB instance, which then fails
         mock.patch.object(
@@ -1226,17 +1215,16 @@ PROVIDER_LIST: tuple[Provider, ...] = (
     Provider(
         "language-extensions",
         (
-            "Transform AWS::LanguageExtensions (Fn::ForEach) is expanded by the emulator, not by "
-            "CloudFormation."
+            "The AWS::LanguageExtensions transform (Fn::ForEach) is expanded by the emulator, "
+            "which moto ignores."
         ),
         _language_extensions,
     ),
     Provider(
         "stack-failure-status",
         (
-            "A resource that fails puts its stack in *_FAILED with the reason "
-            "(no rollback: created "
-            "resources stay)."
+            "A resource that fails puts its stack in *_FAILED with the resource's reason; "
+            "nothing is rolled back, so created resources stay."
         ),
         _stack_failure_status,
     ),
@@ -1246,7 +1234,7 @@ PROVIDER_LIST: tuple[Provider, ...] = (
             "Stack deletion deletes each resource after everything that depends on it, skips "
             "retained ones and keeps what a failed resource needs, with per-resource events."
         ),
-        cfn._delete_order,
+        cfn.stack_delete_order,
     ),
     Provider(
         "stack-resource-detail",
@@ -1254,17 +1242,20 @@ PROVIDER_LIST: tuple[Provider, ...] = (
             "DescribeStackResource(s) give each resource's own status and its Metadata with "
             "intrinsics resolved (as cfn-init reads it)."
         ),
-        cfn._resource_detail,
+        cfn.stack_resource_detail,
     ),
     Provider(
         "no-value-in-lists",
         "List elements that resolve to AWS::NoValue are dropped, as CloudFormation drops them.",
-        cfn._no_value_in_lists,
+        cfn.no_value_in_lists,
     ),
     Provider(
         "stack-parameter-values",
-        "DescribeStacks gives list parameters comma-joined, as they were given.",
-        cfn._parameter_values,
+        (
+            "DescribeStacks shows parameters as they were given: lists comma-joined, SSM-typed "
+            "ones by parameter name, NoEcho ones masked."
+        ),
+        cfn.stack_parameter_values,
     ),
     Provider(
         "resume-failed-stack",
@@ -1272,23 +1263,23 @@ PROVIDER_LIST: tuple[Provider, ...] = (
             "Change sets diff against the resources that exist, so that one on a stack left "
             "*_FAILED (rollback off) adds what failed or was never reached, and nothing else."
         ),
-        cfn._resume_failed_stack,
+        cfn.resume_failed_stack,
     ),
     Provider(
         "change-set-replacement",
         (
-            "Change sets say whether a Modify replaces the resource (a create-only property "
-            "changes, by cfn-lint's resource schemas)."
+            "Change sets say whether a Modify replaces the resource, from the create-only "
+            "properties in cfn-lint's resource schemas."
         ),
-        cfn._change_set_replacement,
+        cfn.change_set_replacement,
     ),
     Provider(
         "empty-change-set",
         (
-            "A change set without changes is created FAILED with AWS's reason instead of "
-            "being refused."
+            "A change set without changes is created FAILED with AWS's reason instead of being "
+            "refused."
         ),
-        cfn._empty_change_set,
+        cfn.empty_change_set,
     ),
     Provider(
         "change-set-outputs",
@@ -1298,8 +1289,8 @@ PROVIDER_LIST: tuple[Provider, ...] = (
     Provider(
         "kms-key-properties",
         (
-            "KMS keys take their tags, JSON key policy (or the default one) and rotation "
-            "setting from the template."
+            "KMS keys take their tags, JSON key policy (or the default one) and rotation setting "
+            "from the template."
         ),
         _kms_key_properties,
     ),
@@ -1313,7 +1304,10 @@ PROVIDER_LIST: tuple[Provider, ...] = (
     ),
     Provider(
         "secretsmanager-secret",
-        "Secrets Manager secrets of the templates are created in the emulated Secrets Manager.",
+        (
+            "Secrets Manager secrets of the templates are created in the emulated Secrets "
+            "Manager (GenerateSecretString gives a random 32-character value)."
+        ),
         _secretsmanager_secret,
     ),
     Provider(
@@ -1336,7 +1330,10 @@ PROVIDER_LIST: tuple[Provider, ...] = (
     ),
     Provider(
         "ram-share",
-        "RAM resource shares of SSM parameters are recorded by the emulator.",
+        (
+            "RAM resource shares of SSM parameters with other accounts are created in the "
+            "emulated RAM."
+        ),
         _ram_share,
     ),
     Provider(
@@ -1347,8 +1344,8 @@ PROVIDER_LIST: tuple[Provider, ...] = (
     Provider(
         "ssm-cross-account-read",
         (
-            "Reading a peer's RAM-shared SSM parameter by ARN is emulated, allowed only through an "
-            "active (accepted) share."
+            "Reading a peer's RAM-shared SSM parameter by ARN is emulated, allowed only through "
+            "an active (accepted) share."
         ),
         _ssm_cross_account_read,
     ),
@@ -1357,7 +1354,11 @@ PROVIDER_LIST: tuple[Provider, ...] = (
         "Fn::Sub reads attributes whose names hold dots (${Database.Endpoint.Address}).",
         _sub_dotted_attributes,
     ),
-    Provider("fn-cidr", "Fn::Cidr is computed by the emulator.", _fn_cidr),
+    Provider(
+        "fn-cidr",
+        "Fn::Cidr is computed by the emulator.",
+        _fn_cidr,
+    ),
     Provider(
         "security-group-egress",
         "Stand-alone security-group egress rules are created in the emulated EC2.",
@@ -1367,32 +1368,32 @@ PROVIDER_LIST: tuple[Provider, ...] = (
         "network-deletion",
         (
             "Deleting a stack deletes its routes, route tables, gateways, NAT gateways, flow "
-            "logs, ingress rules, endpoints, addresses, listeners and target groups."
+            "logs, ingress rules, endpoints, addresses, listeners, target groups and its "
+            "instances' network interfaces."
         ),
         _network_deletion,
     ),
     Provider(
         "eip-public-ip",
         (
-            "Elastic IPs answer GetAtt PublicIp with their emulated address "
-            "(no traffic leaves from "
-            "it)."
+            "Elastic IPs answer GetAtt PublicIp with their emulated address (no traffic leaves "
+            "from it)."
         ),
         _eip_public_ip,
     ),
     Provider(
         "nlb-type-and-tls",
         (
-            "Network load balancers keep their type and take TLS listeners; nothing listens or "
-            "forwards traffic."
+            "Network load balancers keep their type (so they take TLS listeners) and attributes; "
+            "nothing listens or forwards traffic."
         ),
         _nlb_type_and_tls,
     ),
     Provider(
         "acm-certificate",
         (
-            "ACM certificates are issued at once when their hosted zone is in the account (no DNS "
-            "validation happens)."
+            "ACM certificates are issued at once when their hosted zone is in the account (no "
+            "DNS validation happens)."
         ),
         _acm_certificate,
     ),
@@ -1402,14 +1403,15 @@ PROVIDER_LIST: tuple[Provider, ...] = (
         _cloudmap,
     ),
     Provider(
-        "cloudwatch-alarm", "CloudWatch alarms are created but never evaluated.", _cloudwatch_alarm
+        "cloudwatch-alarm",
+        "CloudWatch alarms are created but never evaluated.",
+        _cloudwatch_alarm,
     ),
     Provider(
         "rds-instance-properties",
         (
-            "DB instances get their parameter group by Ref, their engine's default port "
-            "and deletion "
-            "protection."
+            "DB instances get their parameter group by Ref, their engine's default port and "
+            "their deletion protection, which an update changes in place."
         ),
         _rds_instance_properties,
     ),

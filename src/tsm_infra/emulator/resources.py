@@ -37,7 +37,8 @@ class Request:
 
     logical_id: str
     resource_type: str
-    properties: dict[str, Any]
+    # repr=False: properties may hold secret values, which a repr must never carry into a log
+    properties: dict[str, Any] = field(repr=False)
     account: str
     region: str
     stack_id: str
@@ -49,9 +50,10 @@ class Emulated:
     """A resource a provider created: its physical id (Ref), attributes (GetAtt) and clean-up."""
 
     physical_id: str
-    attributes: dict[str, Any] = field(default_factory=dict)
+    attributes: dict[str, Any] = field(default_factory=dict, repr=False)
     on_delete: Callable[[], None] | None = None
-    properties: dict[str, Any] = field(default_factory=dict)
+    # the properties it was made from, as the next update compares them (repr=False: secrets)
+    properties: dict[str, Any] = field(default_factory=dict, repr=False)
     account: str = ""
     region: str = ""
     stack_id: str = ""
@@ -121,10 +123,7 @@ class EmulatedType:
             stack_id=kwargs["StackId"],
             name=resource_name,
         )
-        made = self._create(request)
-        made.properties, made.account, made.region = request.properties, account_id, region_name
-        made.stack_id = request.stack_id
-        return made
+        return _made_for(self._create(request), request)
 
     def update_from_cloudformation_json(
         self,
@@ -148,14 +147,11 @@ class EmulatedType:
             name=new_resource_name,
         )
         if self._update is not None:
-            made = self._update(original_resource, request)
-        else:
-            # replacement: the new resource first, then the old one goes, as CloudFormation does
-            made = self._create(request)
-            original_resource.delete(account_id, region_name)
-        made.properties, made.account, made.region = properties, account_id, region_name
-        made.stack_id = original_resource.stack_id
-        return made
+            return _made_for(self._update(original_resource, request), request)
+        # replacement: the new resource first, then the old one goes, as CloudFormation does
+        made = self._create(request)
+        original_resource.delete(account_id, region_name)
+        return _made_for(made, request)
 
     def delete_from_cloudformation_json(
         self,
@@ -164,7 +160,18 @@ class EmulatedType:
         account_id: str,
         region_name: str,
     ) -> None:
-        """Unused: moto deletes through Emulated.delete."""
+        """Does nothing: moto calls it only when Emulated.delete raised TypeError or AttributeError.
+
+        moto reads those two errors as "this object has no delete" and falls back to this
+        class-level deletion, so such an error in an `on_delete` goes unreported.
+        """
+
+
+def _made_for(made: Emulated, request: Request) -> Emulated:
+    """`made`, remembering the request it answers (for updates, deletion and describing)."""
+    made.properties, made.account, made.region = request.properties, request.account, request.region
+    made.stack_id = request.stack_id
+    return made
 
 
 def lookup_hook(original: Callable[[str], Any]) -> Callable[[str], Any]:

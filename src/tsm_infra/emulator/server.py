@@ -8,7 +8,6 @@ import threading
 from collections.abc import Collection
 from contextlib import ExitStack
 from types import TracebackType
-from typing import Any
 from unittest import mock
 
 from tsm_infra.emulator.providers import PROVIDER_LIST, PROVIDERS, Context
@@ -69,14 +68,7 @@ class LocalAws:
             )
         self.disabled = frozenset(disabled)
         self.endpoint_url = ""
-        self._context = Context()
         self._stack: ExitStack | None = None
-        self._server: Any = None
-
-    @property
-    def active(self) -> list[str]:
-        """Names of the providers applied when running."""
-        return [p.name for p in PROVIDER_LIST if p.name not in self.disabled]
 
     def start(self) -> str:
         """Start the server on a free 127.0.0.1 port with every enabled provider; its URL."""
@@ -102,15 +94,16 @@ class LocalAws:
                     lookup_hook(parsing.resource_class_from_type),
                 )
             )
+            # a fresh context each start: invitations and clients of an earlier run are gone
+            context = Context()
             for provider in PROVIDER_LIST:
                 if provider.name not in self.disabled:
-                    for patch in provider.install(self._context):
+                    for patch in provider.install(context):
                         stack.enter_context(patch)
             port = _free_port()
-            self.endpoint_url = self._context.endpoint_url = f"http://{HOST}:{port}"
+            self.endpoint_url = context.endpoint_url = f"http://{HOST}:{port}"
             server = ThreadedMotoServer(ip_address=HOST, port=port, verbose=False)
             server.start()
-            self._server = server
             stack.callback(server.stop)
         except BaseException:
             stack.close()
@@ -121,7 +114,7 @@ class LocalAws:
     def stop(self) -> None:
         """Stop the server and undo every patch; all emulated state is gone."""
         if self._stack is not None:
-            stack, self._stack, self._server = self._stack, None, None
+            stack, self._stack = self._stack, None
             stack.close()
 
     def __enter__(self) -> LocalAws:
@@ -158,6 +151,5 @@ class LocalAws:
         backend.zones[zone_id] = zone
 
     def emulated(self) -> list[str]:
-        """One plain sentence per active provider (and the general notes), for the CLI."""
-        emulates = {p.name: p.emulates for p in PROVIDER_LIST}
-        return [*NOTES, *(emulates[name] for name in self.active)]
+        """The general notes and one plain sentence per active provider, for the CLI."""
+        return [*NOTES, *(p.emulates for p in PROVIDER_LIST if p.name not in self.disabled)]
