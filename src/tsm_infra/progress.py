@@ -9,6 +9,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import IO, Any
 
 from tsm_infra.deploy import Event
@@ -80,6 +81,10 @@ class LiveProgress:
     def update(self, event: Event) -> None:
         """Record the event and redraw."""
         with self._lock:
+            last = self._rows.get(event.stack)
+            if last is not None and not event.total:
+                # an outcome says how the stack ended, not how many resources it has
+                event = replace(event, done=last.done, total=last.total)
             self._rows[event.stack] = event
             if self._live is not None:
                 self._live.update(self._table())

@@ -38,7 +38,10 @@ def test_a_terminal_gets_a_table_with_every_column() -> None:
     stream = _Terminal()
     with progress_view("text", stream) as report:
         report(_event("CREATE_IN_PROGRESS", 3, 26))
+        report(_event("created"))
     text = stream.getvalue()
+    # the last frame keeps the resource count of the finished stack
+    assert "created" in text.rsplit("stack", 1)[1] and "3/26" in text.rsplit("stack", 1)[1]
     for column in ("stack", "account", "region", "status", "resources", "elapsed"):
         assert column in text
     assert "tsm-v-node0-kms" in text and "3/26" in text and "1:15" in text
