@@ -110,26 +110,29 @@ def plan(spec: str, output: str, no_lint: bool) -> None:
     _warn(result.warnings)
 
 
-def _prompt(yes: bool, output: str = "text") -> Any:
+def _prompt(yes: bool, output: str = "text", view: Any = None) -> Any:
     """The deployer's prompt: shows what will change, then asks (or not, with --yes).
 
     With JSON output the details are left to the result; without a terminal and without
     --yes there is no one to ask, which is an error rather than a silent yes.
     """
+    from contextlib import nullcontext  # noqa: PLC0415
+
     from tsm_infra.errors import BadInputError  # noqa: PLC0415
 
     def ask(question: str, details: list[str] | tuple[str, ...]) -> bool:
-        if output != "json":
-            for line in details:
-                click.echo(line, err=True)
-        if yes:
-            return True
-        if not sys.stdin.isatty():
-            raise BadInputError(
-                "no terminal to confirm the change sets on; review them with an interactive "
-                "run, or pass --yes"
-            )
-        return click.confirm(question, default=False, err=True)
+        with view.paused() if view is not None else nullcontext():
+            if output != "json":
+                for line in details:
+                    click.echo(line, err=True)
+            if yes:
+                return True
+            if not sys.stdin.isatty():
+                raise BadInputError(
+                    "no terminal to confirm the change sets on; review them with an "
+                    "interactive run, or pass --yes"
+                )
+            return click.confirm(question, default=False, err=True)
 
     return ask
 
@@ -205,9 +208,9 @@ def deploy(
         from tsm_infra.rehearsal import rehearse  # noqa: PLC0415
         from tsm_infra.render import rehearsal_text  # noqa: PLC0415
 
-        with progress_view(output) as report:
+        with progress_view(output) as view:
             rehearsal = rehearse(
-                cluster, out_dir=Path(configs_dir), report=report, destroy_after=then_destroy
+                cluster, out_dir=Path(configs_dir), report=view.update, destroy_after=then_destroy
             )
         if output == "json":
             _emit_json(rehearsal.to_dict())
@@ -245,12 +248,12 @@ def _run(
     from tsm_infra.templates import TEMPLATE_FILES, template_interface  # noqa: PLC0415
 
     options = Options(allow_replace=allow_replace, poll_interval=1.0 if endpoint_url else 5.0)
-    with progress_view(output) as report:
+    with progress_view(output) as view:
         runner = Runner(
             cluster,
             connector or _connector(endpoint_url),
-            prompt=_prompt(yes, output),
-            report=report,
+            prompt=_prompt(yes, output, view),
+            report=view.update,
             options=options,
         )
         if command == "deploy":

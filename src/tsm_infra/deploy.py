@@ -482,7 +482,8 @@ class Runner:
             )
             details.append(f"{where}: {verb}, {len(work.review.changes)} change(s)")
             details += [f"    {change.describe()}" for change in work.review.changes]
-        if not self.prompt(f"Execute the {phase} phase's {len(pending)} change(s)?", details):
+        count = f"{len(pending)} stack{'s' if len(pending) != 1 else ''}"
+        if not self.prompt(f"Execute the {phase} phase's changes to {count}?", details):
             for work in pending:
                 if work.review is not None:
                     self._ops(work).discard(work.review)

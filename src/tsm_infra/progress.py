@@ -20,6 +20,18 @@ def _fmt_elapsed(seconds: float) -> str:
     return f"{minutes}:{secs:02d}"
 
 
+class QuietProgress:
+    """No progress at all: for JSON output, where the result is the output."""
+
+    def update(self, event: Event) -> None:
+        """Ignore the event."""
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """Nothing to pause."""
+        yield
+
+
 class PlainProgress:
     """One line per change of a stack's status or resource count: for logs and CI."""
 
@@ -41,6 +53,12 @@ class PlainProgress:
                 f"{event.region}): {event.status}{count}\n"
             )
             self.stream.flush()
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """Hold the lines back while the operator is asked something."""
+        with self._lock:
+            yield
 
 
 class LiveProgress:
@@ -90,6 +108,23 @@ class LiveProgress:
                 self._live.update(self._table())
 
     @contextmanager
+    def paused(self) -> Iterator[None]:
+        """Stop redrawing (leaving the table as it is) while the operator is asked something."""
+        with self._lock:
+            live, self._live = self._live, None
+        if live is None:
+            yield
+            return
+        live.stop()
+        try:
+            yield
+        finally:
+            live.start()
+            with self._lock:
+                self._live = live
+                live.update(self._table())
+
+    @contextmanager
     def running(self) -> Iterator[None]:
         """Show the table while the block runs; leave its last state on screen."""
         from rich.live import Live  # noqa: PLC0415
@@ -104,23 +139,27 @@ class LiveProgress:
                     self._live = None
 
 
-_DONE = {"created", "updated", "unchanged", "replaced", "deleted", "absent"}
+_DONE = {"created", "updated", "unchanged", "replaced", "resumed", "deleted", "absent"}
+
+
+View = QuietProgress | PlainProgress | LiveProgress
 
 
 @contextmanager
-def progress_view(mode: str, stream: IO[str] | None = None) -> Iterator[Any]:
-    """A progress sink for `mode` (text or json) on `stream` (stderr by default).
+def progress_view(mode: str, stream: IO[str] | None = None) -> Iterator[View]:
+    """The progress view for `mode` (text or json) on `stream` (stderr by default).
 
     JSON output shows no progress (the result is the output); text shows a live table when the
-    stream is a terminal and plain lines otherwise.
+    stream is a terminal and plain lines otherwise. `view.update` takes the deployer's events;
+    `view.paused()` keeps the screen still while the operator is asked something.
     """
     out = stream or sys.stderr
     if mode == "json":
-        yield lambda event: None
+        yield QuietProgress()
         return
     if out.isatty():
         live = LiveProgress(out)
         with live.running():
-            yield live.update
+            yield live
         return
-    yield PlainProgress(out).update
+    yield PlainProgress(out)

@@ -113,7 +113,7 @@ def test_declining_changes_nothing(cluster: Cluster) -> None:
             options=Options(poll_interval=0.01),
         ).deploy(_plan(cluster))
         assert [o.result for o in result.outcomes] == ["declined"] * 3  # no Core phase after it
-        assert asked[0][0] == "Execute the kms phase's 3 change(s)?"
+        assert asked[0][0] == "Execute the kms phase's changes to 3 stacks?"
         assert asked[0][1][0].startswith(
             "tsm-acme-vault-node0-kms (account 111111111111, eu-west-1): create, "
         )

@@ -19,14 +19,14 @@ def _event(status: str, done: int = 0, total: int = 0) -> Event:
 
 def test_plain_lines_only_when_something_changes() -> None:
     stream = io.StringIO()
-    with progress_view("text", stream) as report:
+    with progress_view("text", stream) as view:
         for event in (
             _event("creating change set"),
             _event("CREATE_IN_PROGRESS", 3, 26),
             _event("CREATE_IN_PROGRESS", 3, 26),
             _event("created"),
         ):
-            report(event)
+            view.update(event)
     assert stream.getvalue().splitlines() == [
         "  1:15 tsm-v-node0-kms (111111111111 eu-west-1): creating change set",
         "  1:15 tsm-v-node0-kms (111111111111 eu-west-1): CREATE_IN_PROGRESS [3/26]",
@@ -36,9 +36,9 @@ def test_plain_lines_only_when_something_changes() -> None:
 
 def test_a_terminal_gets_a_table_with_every_column() -> None:
     stream = _Terminal()
-    with progress_view("text", stream) as report:
-        report(_event("CREATE_IN_PROGRESS", 3, 26))
-        report(_event("created"))
+    with progress_view("text", stream) as view:
+        view.update(_event("CREATE_IN_PROGRESS", 3, 26))
+        view.update(_event("created"))
     text = stream.getvalue()
     # the last frame keeps the resource count of the finished stack
     assert "created" in text.rsplit("stack", 1)[1] and "3/26" in text.rsplit("stack", 1)[1]
@@ -49,6 +49,6 @@ def test_a_terminal_gets_a_table_with_every_column() -> None:
 
 def test_json_output_shows_no_progress() -> None:
     stream = io.StringIO()
-    with progress_view("json", stream) as report:
-        report(_event("created"))
+    with progress_view("json", stream) as view:
+        view.update(_event("created"))
     assert stream.getvalue() == ""
