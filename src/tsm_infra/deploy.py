@@ -396,7 +396,7 @@ class Runner:
             self._body(work.step.kind),
             work.parameters,
             self._tags(work),
-            create=state in ("absent", "review"),
+            create=state == "absent",
         )
         if work.review.empty:
             if state == "resumable" and info is not None:
