@@ -23,7 +23,7 @@ from tsm_infra.aws import CallCounter, Connector
 from tsm_infra.deploy import Options, Runner
 from tsm_infra.emulator import LocalAws
 from tsm_infra.plan import build_plan
-from tsm_infra.rehearsal import zone_of
+from tsm_infra.rehearsal import prepare_accounts
 from tsm_infra.spec import Cluster, Node, TsmSettings
 from tsm_infra.templates import TEMPLATE_FILES, template_interface
 
@@ -67,10 +67,7 @@ def measure(size: int) -> list[str]:
     plan = build_plan(cluster, interfaces)
     lines = []
     with LocalAws() as aws:
-        for node in cluster.nodes:
-            aws.prepare_account(
-                node.account, node.region, node.hosted_zone_id, zone_of(node.dns_name)
-            )
+        prepare_accounts(aws, cluster.nodes)
         for run in ("deploy", "no-op redeploy"):
             counter = CallCounter()
             runner = Runner(

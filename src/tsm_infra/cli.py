@@ -350,15 +350,12 @@ def emulator(spec: str | None) -> None:
 
     from tsm_infra.aws import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY  # noqa: PLC0415
     from tsm_infra.emulator import LocalAws  # noqa: PLC0415
-    from tsm_infra.rehearsal import zone_of  # noqa: PLC0415
+    from tsm_infra.rehearsal import prepare_accounts  # noqa: PLC0415
     from tsm_infra.spec import load_spec  # noqa: PLC0415
 
     cluster = load_spec(spec) if spec else None
     with LocalAws() as aws:
-        for node in cluster.nodes if cluster else ():
-            aws.prepare_account(
-                node.account, node.region, node.hosted_zone_id, zone_of(node.dns_name)
-            )
+        prepare_accounts(aws, cluster.nodes if cluster else ())
         click.echo(f"Emulated AWS at {aws.endpoint_url} (in memory; gone when this stops).")
         for line in aws.emulated():
             click.echo(f"  - {line}")

@@ -198,6 +198,12 @@ def zone_of(dns_name: str) -> str:
     return dns_name.split(".", 1)[1]
 
 
+def prepare_accounts(aws: Any, nodes: Sequence[Node]) -> None:
+    """Create in each node's emulated account what a real one has before a deploy: its zone."""
+    for node in nodes:
+        aws.prepare_account(node.account, node.region, node.hosted_zone_id, zone_of(node.dns_name))
+
+
 def rehearse(
     cluster: Cluster,
     *,
@@ -228,8 +234,7 @@ def _rehearse(
     from tsm_infra.templates import TEMPLATE_FILES, template_interface  # noqa: PLC0415
 
     timer = Timer()
-    for node in cluster.nodes:
-        aws.prepare_account(node.account, node.region, node.hosted_zone_id, zone_of(node.dns_name))
+    prepare_accounts(aws, cluster.nodes)
     connector = Connector(endpoint_url=aws.endpoint_url)
     timer.mark("emulator")
     plan = build_plan(cluster, {kind: template_interface(kind) for kind in TEMPLATE_FILES})

@@ -99,7 +99,7 @@ def run_text(result: RunResult, spec: str) -> str:
     out = [f"{result.command} of cluster {result.cluster}: {result.seconds:.1f} s"]
     for outcome in result.outcomes:
         line = f"  {outcome.stack.ljust(width)}  {outcome.account}  {outcome.result}"
-        if outcome.result in ("created", "updated", "replaced") and outcome.changes:
+        if outcome.result in ("created", "updated", "replaced", "resumed") and outcome.changes:
             line += f" ({len(outcome.changes)} change(s))"
         out.append(line)
     out += [f"  - {action}" for action in result.actions]

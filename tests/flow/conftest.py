@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,7 +15,7 @@ from tsm_infra.aws import local_session
 from tsm_infra.cli import cli
 from tsm_infra.emulator import LocalAws
 from tsm_infra.plan import stack_name
-from tsm_infra.rehearsal import zone_of
+from tsm_infra.rehearsal import prepare_accounts
 from tsm_infra.spec import Cluster, Node, load_spec
 
 THREE_NODES = REPO / "examples" / "three-nodes.yaml"
@@ -25,12 +25,6 @@ THREE_NODES = REPO / "examples" / "three-nodes.yaml"
 def cluster() -> Cluster:
     """The bundled three-account example."""
     return load_spec(THREE_NODES)
-
-
-def prepare(aws: LocalAws, nodes: Sequence[Node]) -> None:
-    """Create what must exist in each account before a deploy (the hosted zones)."""
-    for node in nodes:
-        aws.prepare_account(node.account, node.region, node.hosted_zone_id, zone_of(node.dns_name))
 
 
 def run_cli(*args: str) -> Result:
@@ -103,5 +97,5 @@ def secret_versions(aws: LocalAws, cluster: Cluster) -> dict[str, dict[str, list
 def emulator(cluster: Cluster) -> Iterator[LocalAws]:
     """An emulator with the example's accounts prepared (hosted zones)."""
     with LocalAws() as aws:
-        prepare(aws, cluster.nodes)
+        prepare_accounts(aws, cluster.nodes)
         yield aws

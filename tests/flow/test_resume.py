@@ -7,8 +7,9 @@ from collections.abc import Iterator
 import pytest
 from click.testing import Result
 
-from tests.flow.conftest import THREE_NODES, client, prepare, run_cli, secret_versions
+from tests.flow.conftest import THREE_NODES, client, run_cli, secret_versions
 from tsm_infra.emulator import LocalAws
+from tsm_infra.rehearsal import prepare_accounts
 from tsm_infra.spec import Cluster
 
 
@@ -16,7 +17,7 @@ from tsm_infra.spec import Cluster
 def half_ready(cluster: Cluster) -> Iterator[LocalAws]:
     """An emulator where node 1's account lacks its hosted zone, as a mistaken account would."""
     with LocalAws() as aws:
-        prepare(aws, [n for n in cluster.nodes if n.index != 1])
+        prepare_accounts(aws, [n for n in cluster.nodes if n.index != 1])
         yield aws
 
 
@@ -60,7 +61,7 @@ def test_the_rerun_resumes_and_regenerates_nothing(
 ) -> None:
     assert failed.exit_code == 1
     before = secret_versions(half_ready, cluster)
-    prepare(half_ready, [cluster.nodes[1]])  # the operator fixes the account
+    prepare_accounts(half_ready, [cluster.nodes[1]])  # the operator fixes the account
     rerun = run_cli("deploy", str(THREE_NODES), "--yes", "--endpoint-url", half_ready.endpoint_url)
     assert rerun.exit_code == 0, rerun.output
     results = {

@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 from botocore.stub import Stubber
 
-from tests.flow.conftest import client, prepare
+from tests.flow.conftest import client
 from tsm_infra.aws import AccessError, Connector
 from tsm_infra.deploy import DeployError, Event, Options, Runner, check_destroy
 from tsm_infra.emulator import LocalAws
 from tsm_infra.plan import build_plan
+from tsm_infra.rehearsal import prepare_accounts
 from tsm_infra.spec import Cluster
 from tsm_infra.stacks import Interrupted
 from tsm_infra.templates import TEMPLATE_FILES, template_interface
@@ -105,7 +106,7 @@ def test_declining_changes_nothing(cluster: Cluster) -> None:
         return False
 
     with LocalAws() as aws:
-        prepare(aws, cluster.nodes)
+        prepare_accounts(aws, cluster.nodes)
         result = Runner(
             cluster,
             Connector(endpoint_url=aws.endpoint_url),
@@ -133,7 +134,7 @@ def test_ctrl_c_stops_waiting_and_the_rerun_resumes(cluster: Cluster) -> None:
             time.sleep(0.5)  # keep the phase busy until the main thread has seen it
 
     with LocalAws() as aws:
-        prepare(aws, cluster.nodes)
+        prepare_accounts(aws, cluster.nodes)
         connector = Connector(endpoint_url=aws.endpoint_url)
         runner = Runner(cluster, connector, report=report, options=Options(poll_interval=0.05))
         with pytest.raises(Interrupted) as caught:
@@ -156,7 +157,7 @@ def test_an_unreachable_account_fails_only_its_own_stacks(cluster: Cluster) -> N
             return super().for_node(node)
 
     with LocalAws() as aws:
-        prepare(aws, cluster.nodes)
+        prepare_accounts(aws, cluster.nodes)
         result = Runner(
             cluster,
             OneAccountDown(endpoint_url=aws.endpoint_url),
