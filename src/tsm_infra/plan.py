@@ -196,7 +196,7 @@ def core_parameters(cluster: Cluster, node: Node) -> dict[str, ParamValue]:
         "HostedZoneId": node.hosted_zone_id,
         "TsmImage": cluster.tsm.image,
         "TsmConfigLayout": cluster.tsm.config_layout,
-        "RegistryCredentialsSecretArn": cluster.tsm.registry_credentials_secret_arn or "",
+        "RegistryCredentialsSecretArn": node.registry_credentials_secret_arn or "",
         "InstanceType": node.instance_type,
         "DbInstanceClass": node.db_instance_class,
         "DbMultiAz": str(node.multi_az).lower(),

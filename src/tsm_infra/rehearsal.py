@@ -193,15 +193,10 @@ class Rehearsal:
         }
 
 
-def zone_of(dns_name: str) -> str:
-    """The hosted zone a node's name sits in: the name without its first label."""
-    return dns_name.split(".", 1)[1]
-
-
 def prepare_accounts(aws: Any, nodes: Sequence[Node]) -> None:
     """Create in each node's emulated account what a real one has before a deploy: its zone."""
     for node in nodes:
-        aws.prepare_account(node.account, node.region, node.hosted_zone_id, zone_of(node.dns_name))
+        aws.prepare_account(node.account, node.region, node.hosted_zone_id, node.hosted_zone_name)
 
 
 def rehearse(

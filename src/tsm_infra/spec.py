@@ -253,6 +253,17 @@ class NodeSettings(_Model):
     hosted_zone_id: HostedZoneId | None = Field(
         None, description="Route 53 hosted zone (in the node's account) for its DNS name."
     )
+    hosted_zone_name: DnsName | None = Field(
+        None,
+        description="The hosted zone's domain name (default: the DNS name without its first "
+        "label); preflight checks it against the zone, the rehearsal creates the zone with it.",
+    )
+    registry_credentials_secret_arn: SecretArn | None = Field(
+        None,
+        description="Secrets Manager secret with the image registry's pull credentials, in the "
+        "node's own account (each node reads only its own account's secrets). Not needed for "
+        "ECR images, which the node pulls with its role.",
+    )
     access: Access | None = Field(
         None, description="How to reach the account; default credentials when absent."
     )
@@ -293,7 +304,10 @@ class TsmSettings(_Model):
 
     image: ImageReference = Field(description="TSM node image, pinned by tag or digest.")
     registry_credentials_secret_arn: SecretArn | None = Field(
-        None, description="Secrets Manager secret holding the registry's pull credentials."
+        None,
+        description="Pull-credentials secret for every node; only for nodes in the secret's "
+        "own account. Nodes in other accounts set defaults/nodes[].registry_credentials_"
+        "secret_arn to a copy in their own account.",
     )
     config_layout: Literal["mpc-tcp", "mpc-direct"] = Field(
         "mpc-tcp",
@@ -350,6 +364,7 @@ class Node:
     region: str
     dns_name: str
     hosted_zone_id: str
+    hosted_zone_name: str
     access: Access | None
     instance_type: str
     db_instance_class: str
@@ -357,6 +372,12 @@ class Node:
     sdk_client_cidrs: tuple[str, ...]
     allow_mobile_players: bool
     nat_gateways: int
+    registry_credentials_secret_arn: str | None = None
+
+    @property
+    def partition(self) -> str:
+        """The ARN partition of the node's region."""
+        return partition_of(self.region)
 
     @property
     def role_arn(self) -> str | None:
@@ -719,6 +740,7 @@ def _resolve_node(spec: Spec, position: int, node: NodeSpec, problems: _Problems
         region=pick("region"),
         dns_name=node.dns_name,
         hosted_zone_id=pick("hosted_zone_id"),
+        hosted_zone_name=pick("hosted_zone_name") or node.dns_name.partition(".")[2],
         access=access,
         instance_type=pick("instance_type") or DEFAULT_INSTANCE_TYPE,
         db_instance_class=pick("db_instance_class") or DEFAULT_DB_INSTANCE_CLASS,
@@ -726,6 +748,8 @@ def _resolve_node(spec: Spec, position: int, node: NodeSpec, problems: _Problems
         sdk_client_cidrs=tuple(pick("sdk_client_cidrs")),
         allow_mobile_players=bool(pick("allow_mobile_players")),
         nat_gateways=pick("nat_gateways") or 1,
+        registry_credentials_secret_arn=pick("registry_credentials_secret_arn")
+        or spec.tsm.registry_credentials_secret_arn,
     )
 
 

@@ -20,13 +20,8 @@ Checks = dict[str, bool]
 FAKE_PEER_CIDRS = "203.0.113.10/32,203.0.113.20/32"
 
 
-def zone_of(node: Node) -> str:
-    """The hosted zone's name: the node's DNS name without its first label."""
-    return node.dns_name.split(".", 1)[1]
-
-
 def _kms(local: LocalAws, cluster: Cluster, node: Node, **extra: str) -> dict[str, Any]:
-    local.prepare_account(node.account, node.region, node.hosted_zone_id, zone_of(node))
+    local.prepare_account(node.account, node.region, node.hosted_zone_id, node.hosted_zone_name)
     params = {**parameters(cluster, node, "kms", {}), **extra}
     return deploy(local.endpoint_url, cluster, node, "kms", params)["stack"]
 
@@ -324,7 +319,7 @@ def resume_scenario(local: LocalAws, cluster: Cluster, checks: Checks) -> None:
     kms = client(local.endpoint_url, node, "kms")
     policy = kms.get_key_policy(KeyId=key["Value"], PolicyName="default")["Policy"]
     checks["kms-default-policy"] = f"arn:aws:iam::{node.account}:root" in policy
-    local.prepare_account(node.account, node.region, node.hosted_zone_id, zone_of(node))
+    local.prepare_account(node.account, node.region, node.hosted_zone_id, node.hosted_zone_name)
     retry = _change_set(cfn, "UPDATE", node.hosted_zone_id)
     actions = sorted(
         (c["ResourceChange"]["Action"], c["ResourceChange"]["LogicalResourceId"])

@@ -80,7 +80,7 @@ def deployed(cluster: Cluster) -> Iterator[Cluster3]:
         with _captured(done.log):
             for node in cluster.nodes:
                 local.prepare_account(
-                    node.account, node.region, node.hosted_zone_id, scenarios.zone_of(node)
+                    node.account, node.region, node.hosted_zone_id, node.hosted_zone_name
                 )
                 result = deploy(
                     local.endpoint_url, cluster, node, "kms", parameters(cluster, node, "kms", {})
