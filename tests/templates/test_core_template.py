@@ -366,3 +366,66 @@ def test_outputs_name_endpoints_and_never_credentials(template: dict[str, Any]) 
     assert "resolve:" not in text
     for name, parameter in template["Parameters"].items():
         assert "NoEcho" not in parameter, f"{name}: the Core stack takes no secret"
+
+
+# ---------------------------------------------------------------- sizes and creation order
+
+
+def fn_cidr(block: str, count: int, host_bits: int) -> list[str]:
+    """Fn::Cidr as CloudFormation documents it: `count` blocks with `host_bits` host bits."""
+    import ipaddress
+
+    network = ipaddress.ip_network(block)
+    subnets = network.subnets(new_prefix=32 - host_bits)
+    return [str(next(subnets)) for _ in range(count)]
+
+
+def test_fn_cidr_model_matches_the_documented_example() -> None:
+    # the Fn::Cidr reference: cidrBits 8 gives /24s
+    assert fn_cidr("192.168.0.0/24", 6, 5) == [f"192.168.0.{i * 32}/27" for i in range(6)]
+    assert fn_cidr("10.0.0.0/16", 2, 8) == ["10.0.0.0/24", "10.0.1.0/24"]
+
+
+def test_subnets_are_four_disjoint_slash_20s_of_the_vpc(
+    template: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    import ipaddress
+
+    vpc = template["Parameters"]["VpcCidr"]
+    assert re.fullmatch(vpc["AllowedPattern"], vpc["Default"])
+    assert not re.fullmatch(vpc["AllowedPattern"], "10.80.0.0/20")  # too small for four /20s
+    blocks = []
+    for name in ("PublicSubnet1", "PublicSubnet2", "PrivateSubnet1", "PrivateSubnet2"):
+        index, cidr_fn = resources[name]["Properties"]["CidrBlock"]["Fn::Select"]
+        block, count, host_bits = cidr_fn["Fn::Cidr"]
+        assert block == {"Ref": "VpcCidr"}, name
+        blocks.append(ipaddress.ip_network(fn_cidr(vpc["Default"], count, host_bits)[index]))
+    assert [b.prefixlen for b in blocks] == [20, 20, 20, 20]
+    assert len({str(b) for b in blocks}) == 4
+    assert all(b.subnet_of(ipaddress.ip_network(vpc["Default"])) for b in blocks)  # type: ignore[arg-type]
+
+
+def _depends_on(resource: dict[str, Any]) -> set[str]:
+    value = resource.get("DependsOn", [])
+    return set(value if isinstance(value, list) else [value])
+
+
+def test_the_load_balancer_waits_for_the_internet_gateway_and_public_routes(
+    resources: dict[str, Any],
+) -> None:
+    assert _depends_on(resources["LoadBalancer"]) >= {
+        "InternetGatewayAttachment",
+        "PublicDefaultRoute",
+        "PublicSubnet1Routes",
+        "PublicSubnet2Routes",
+    }
+
+
+def test_the_node_waits_for_its_private_routes(resources: dict[str, Any]) -> None:
+    assert _depends_on(resources["NodeGroup"]) >= {
+        "NodeCorePolicy",
+        "PrivateDefaultRoute1",
+        "PrivateDefaultRoute2",
+        "PrivateSubnet1Routes",
+        "PrivateSubnet2Routes",
+    }
