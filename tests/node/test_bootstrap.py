@@ -274,6 +274,10 @@ def test_install_writes_units_and_starts_them(node: Node) -> None:
         0o644,
     )
     assert "Type=oneshot" in config_unit.splitlines()
+    # a failed configure (throttling, a late network) is retried without end
+    for line in ("Restart=on-failure", "RestartSec=30", "StartLimitIntervalSec=0"):
+        assert line in config_unit.splitlines()
+    assert f"TimeoutStartSec={tsm_node.CONFIG_TIMEOUT_SECONDS}" in config_unit.splitlines()
     assert unit_words(config_unit, "ExecStart") == [
         "/usr/bin/python3",
         "/opt/tsm/tsm_node.py",
@@ -283,8 +287,12 @@ def test_install_writes_units_and_starts_them(node: Node) -> None:
     assert "WantedBy=multi-user.target" in config_unit.splitlines()
     lines = node_unit.splitlines()
     for line in (
-        "Requires=docker.service tsm-node-config.service",
+        "Requires=docker.service",
+        # Wants: a config unit that succeeds on a retry must not leave the node unit failed
+        "Wants=tsm-node-config.service",
         "After=docker.service tsm-node-config.service",
+        "ExecStartPre=/usr/bin/test -s /run/tsm/node.env",
+        f"TimeoutStartSec={tsm_node.PULL_TIMEOUT_SECONDS}",
         "Restart=always",
         "RestartSec=5",
         "WantedBy=multi-user.target",
@@ -406,6 +414,32 @@ def test_wait_ready_times_out_when_refused() -> None:
         port = sock.getsockname()[1]
     with pytest.raises(NodeError, match=r"within 0\.2 s \(last: .*refused"):
         tsm_node.wait_ready(port, timeout=0.2, interval=0.05)
+
+
+def test_within_ends_work_that_overruns_its_budget() -> None:
+    import time
+
+    with pytest.raises(NodeError, match=r"^configure did not finish within 0\.2 s$"):
+        tsm_node.within(0.2, "configure", lambda: time.sleep(5))
+    tsm_node.within(5, "configure", lambda: None)  # and leaves no alarm behind
+    time.sleep(0.01)
+
+
+def test_bootstrap_ends_a_configure_that_overruns(
+    node: Node, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import time
+
+    monkeypatch.setattr(tsm_node, "CONFIG_TIMEOUT_SECONDS", 0.2)
+
+    def slow(argv: Any, stdin: str | None = None) -> str:
+        time.sleep(5)
+        return ""
+
+    assert tsm_node.main(["bootstrap", str(node.settings)], slow, str(node.root)) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("tsm-node: reading secret p2p_key (")  # says where it was stuck
+    assert err.endswith(": bootstrap did not finish within 0.2 s\n")
 
 
 # --- main

@@ -16,6 +16,7 @@ import http.client
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -23,7 +24,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -35,8 +36,12 @@ RDS_CA_FILE = "etc/tsm/rds-ca.pem"
 UNIT_DIR = "etc/systemd/system"
 CONFIG_UNIT, NODE_UNIT = "tsm-node-config.service", "tsm-node.service"
 COMMANDS = ("configure", "install", "wait", "bootstrap")
+# The boot's time budget; tests add it up against the Core template's CreationPolicy.
+CONFIG_TIMEOUT_SECONDS = 300  # configure, in bootstrap and as the config unit's TimeoutStartSec
+CONFIG_RETRY_SECONDS = 30  # the config unit's RestartSec after a failure
+PULL_TIMEOUT_SECONDS = 600  # the node unit's TimeoutStartSec: the image pull
 # `systemctl enable --now` waits for the units to start, image pull included (TimeoutStartSec).
-COMMAND_TIMEOUT_SECONDS = 1800
+COMMAND_TIMEOUT_SECONDS = CONFIG_TIMEOUT_SECONDS + PULL_TIMEOUT_SECONDS + 60
 PING_INTERVAL_SECONDS = 5.0
 # The container's environment (from the env file); config.toml refers to these names.
 ENV_PRIVATE_KEY = "TSM_PLAYER_PRIVATE_KEY"
@@ -607,11 +612,15 @@ Wants=network-online.target
 Requires=docker.service
 After=network-online.target docker.service
 Before=tsm-node.service
+# Keep trying: throttling or a late network must not leave the node down after a reboot.
+StartLimitIntervalSec=0
 
 [Service]
 Type=oneshot
 RemainAfterExit=yes
-TimeoutStartSec=600
+Restart=on-failure
+RestartSec={retry}
+TimeoutStartSec={timeout}
 ExecStart=/usr/bin/python3 /opt/tsm/tsm_node.py configure {settings_file}
 
 [Install]
@@ -621,7 +630,10 @@ WantedBy=multi-user.target
 _NODE_UNIT = """\
 [Unit]
 Description=Builder Vault TSM node {s.index} of cluster {s.cluster}
-Requires=docker.service tsm-node-config.service
+Requires=docker.service
+# Wants, not Requires: a config unit that fails once and succeeds on its retry must not leave
+# this unit failed; until the env file exists, the check below fails and Restart tries again.
+Wants=tsm-node-config.service
 After=docker.service tsm-node-config.service
 # Never give up restarting: the database or the network may come up late.
 StartLimitIntervalSec=0
@@ -629,7 +641,8 @@ StartLimitIntervalSec=0
 [Service]
 Restart=always
 RestartSec=5
-TimeoutStartSec=900
+TimeoutStartSec={pull_timeout}
+ExecStartPre=/usr/bin/test -s /run/tsm/node.env
 # A container left by a crash would hold the name; a failed pull leaves the cached image.
 ExecStartPre=-/usr/bin/docker rm --force tsm-node
 ExecStartPre=-/usr/bin/docker pull {s.image}
@@ -653,8 +666,12 @@ def install(settings_path: str, root: str = "/", runner: Runner = run_command) -
     host_path = "/" + os.path.relpath(Path(settings_path).resolve(), Path(root).resolve())
     if not _UNIT_PATH.fullmatch(host_path):
         raise NodeError(f"settings path {host_path!r} is unfit for a systemd unit")
-    units = {CONFIG_UNIT: _CONFIG_UNIT.format(settings_file=host_path)}
-    units[NODE_UNIT] = _NODE_UNIT.format(s=settings)
+    units = {
+        CONFIG_UNIT: _CONFIG_UNIT.format(
+            settings_file=host_path, retry=CONFIG_RETRY_SECONDS, timeout=CONFIG_TIMEOUT_SECONDS
+        ),
+        NODE_UNIT: _NODE_UNIT.format(s=settings, pull_timeout=PULL_TIMEOUT_SECONDS),
+    }
     for name, text in units.items():
         write_atomic(Path(root, UNIT_DIR, name), text, 0o644)
     runner(["systemctl", "daemon-reload"])
@@ -686,6 +703,21 @@ def wait_ready(port: int, timeout: float, interval: float = PING_INTERVAL_SECOND
         time.sleep(max(0.0, min(interval, deadline - time.monotonic())))
 
 
+def within(seconds: float, what: str, work: Callable[[], None]) -> None:
+    """Run `work`; NodeError if it takes longer than `seconds` (the boot's time budget)."""
+
+    def expired(signum: int, frame: Any) -> None:
+        raise NodeError(f"{what} did not finish within {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        work()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def main(argv: Sequence[str], runner: Runner = run_command, root: str = "/") -> int:
     """Run a subcommand; return 0 on success, 1 after a one-line message on stderr."""
     try:
@@ -693,7 +725,7 @@ def main(argv: Sequence[str], runner: Runner = run_command, root: str = "/") -> 
             raise NodeError(f"usage: tsm_node.py {{{'|'.join(COMMANDS)}}} SETTINGS_JSON")
         command, path = argv
         if command in ("configure", "bootstrap"):
-            configure(path, root, runner)
+            within(CONFIG_TIMEOUT_SECONDS, command, lambda: configure(path, root, runner))
         if command in ("install", "bootstrap"):
             install(path, root, runner)
         if command in ("wait", "bootstrap"):
