@@ -179,6 +179,11 @@ OWN_KMS_OUTPUTS = (
 )
 
 
+def indices(count: int) -> str:
+    """ "0,1,...,count-1": the positions a template's Fn::ForEach loops over."""
+    return ",".join(str(i) for i in range(count))
+
+
 def core_parameters(cluster: Cluster, node: Node) -> dict[str, ParamValue]:
     """Parameters of a node's Core stack, wired to its own and its peers' KMS stack outputs."""
     own_kms = stack_name(cluster.name, node.index, "kms")
@@ -202,6 +207,8 @@ def core_parameters(cluster: Cluster, node: Node) -> dict[str, ParamValue]:
         "DbMultiAz": str(node.multi_az).lower(),
         "NatGatewayCount": str(node.nat_gateways),
         "SdkClientCidrs": ",".join(node.sdk_client_cidrs),
+        # the Core template names its rules by these positions, never by CIDR text
+        "SdkClientIndices": indices(len(node.sdk_client_cidrs)),
         "AllowMobilePlayers": str(node.allow_mobile_players).lower(),
     }
     params.update({name: OutputRef(own_kms, name) for name in OWN_KMS_OUTPUTS})
@@ -211,6 +218,8 @@ def core_parameters(cluster: Cluster, node: Node) -> dict[str, ParamValue]:
             "PeerMpcAddresses": ",".join(f"tcp://{p.dns_name}:{MPC_PORT}" for p in peers),
             "PeerPublicKeyParameterArns": from_peers("PublicKeyParameterArn"),
             "PeerEgressCidrs": from_peers("EgressCidrs"),
+            # each peer's KMS stack allocates one egress address per NAT gateway
+            "PeerEgressIndices": indices(sum(p.nat_gateways for p in peers)),
         }
     )
     return params

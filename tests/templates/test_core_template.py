@@ -49,6 +49,20 @@ def _substitute(node: Any, name: str, value: str) -> Any:
     return node
 
 
+def _select(node: Any, parameters: dict[str, list[str]]) -> Any:
+    """Resolve Fn::Select of a literal index from a list parameter, as CloudFormation does."""
+    if isinstance(node, dict):
+        select = node.get("Fn::Select")
+        if isinstance(select, list) and isinstance(select[0], str) and select[0].isdigit():
+            listed = select[1]
+            if isinstance(listed, dict) and listed.get("Ref") in parameters:
+                return parameters[listed["Ref"]][int(select[0])]
+        return {key: _select(item, parameters) for key, item in node.items()}
+    if isinstance(node, list):
+        return [_select(item, parameters) for item in node]
+    return node
+
+
 def expand(resources: dict[str, Any], parameters: dict[str, list[str]]) -> dict[str, Any]:
     """Resources with every Fn::ForEach expanded for the given list parameters."""
     expanded: dict[str, Any] = {}
@@ -59,19 +73,23 @@ def expand(resources: dict[str, Any], parameters: dict[str, list[str]]) -> dict[
         name, collection, body = value
         items = parameters[collection["Ref"]] if isinstance(collection, dict) else collection
         for item in items:
-            expanded.update(_substitute(body, name, item))
+            for logical_id, resource in _substitute(body, name, item).items():
+                assert logical_id not in expanded, f"{key}: {logical_id} twice"
+                expanded[logical_id] = _select(resource, parameters)
     return expanded
+
+
+SAMPLE_LISTS = {
+    "SdkClientCidrs": ["198.51.100.0/24", "203.0.113.7/32"],
+    "SdkClientIndices": ["0", "1"],
+    "PeerEgressCidrs": ["192.0.2.10/32", "192.0.2.20/32"],
+    "PeerEgressIndices": ["0", "1"],
+}
 
 
 @pytest.fixture(scope="module")
 def resources(template: dict[str, Any]) -> dict[str, Any]:
-    return expand(
-        template["Resources"],
-        {
-            "SdkClientCidrs": ["198.51.100.0/24", "203.0.113.7/32"],
-            "PeerEgressCidrs": ["192.0.2.10/32", "192.0.2.20/32"],
-        },
-    )
+    return expand(template["Resources"], SAMPLE_LISTS)
 
 
 def _of_type(resources: dict[str, Any], kind: str) -> dict[str, Any]:
@@ -429,3 +447,80 @@ def test_the_node_waits_for_its_private_routes(resources: dict[str, Any]) -> Non
         "PrivateSubnet1Routes",
         "PrivateSubnet2Routes",
     }
+
+
+# ---------------------------------------------------------------- logical ids
+
+
+COLLIDING = ["52.1.23.4/32", "52.12.3.4/32"]  # the same text once non-alphanumerics are gone
+
+
+def test_rules_are_named_by_position_so_similar_cidrs_do_not_collide(
+    template: dict[str, Any],
+) -> None:
+    lists = {
+        "SdkClientCidrs": COLLIDING,
+        "SdkClientIndices": ["0", "1"],
+        "PeerEgressCidrs": COLLIDING,
+        "PeerEgressIndices": ["0", "1"],
+    }
+    rules = {
+        name: r["Properties"]["CidrIp"]
+        for name, r in expand(template["Resources"], lists).items()
+        if name.startswith(("SdkFrom", "MpcFrom")) and "Condition" not in r
+    }
+    assert rules == {
+        "SdkFrom0": COLLIDING[0],
+        "SdkFrom1": COLLIDING[1],
+        "MpcFrom0": COLLIDING[0],
+        "MpcFrom1": COLLIDING[1],
+    }
+
+
+def test_the_emulators_transform_expands_the_colliding_pair(template: dict[str, Any]) -> None:
+    from tsm_infra.emulator.langext import expand as emulator_expand
+
+    parameters = {
+        "SdkClientCidrs": ",".join(COLLIDING),
+        "SdkClientIndices": "0,1",
+        "PeerEgressCidrs": ",".join(COLLIDING),
+        "PeerEgressIndices": "0,1",
+    }
+    expanded = emulator_expand(template, parameters)["Resources"]
+    for prefix in ("SdkFrom", "MpcFrom"):
+        assert expanded[f"{prefix}1"]["Properties"]["CidrIp"]["Fn::Select"][0] == "1"
+        assert f"{prefix}2" not in expanded
+
+
+def test_cfn_lints_transform_accepts_the_colliding_pair() -> None:
+    # cfn-lint expands Fn::ForEach with the parameters' values: give it the colliding pair
+    from cfnlint.api import lint as cfn_lint
+
+    text = TEMPLATE_PATH.read_text()
+    for name in ("SdkClientCidrs", "PeerEgressCidrs"):
+        declared = f"  {name}:\n    Type: CommaDelimitedList\n"
+        assert declared in text
+        text = text.replace(declared, declared + f'    Default: "{",".join(COLLIDING)}"\n', 1)
+    positions = '(one rule each, named by position).\n    Default: "0'
+    assert text.count(positions) == 2
+    text = text.replace(positions, positions + ",1")
+    errors = [m for m in cfn_lint(text, regions=["eu-west-1"]) if m.rule.id.startswith("E")]
+    assert [str(m) for m in errors] == []
+
+
+def test_the_plan_passes_one_position_per_cidr() -> None:
+    from tests.helpers import VALID_SPEC
+    from tsm_infra.plan import build_plan
+    from tsm_infra.spec import load_spec_text
+
+    cluster = load_spec_text(VALID_SPEC, "spec.yaml")
+    for step in build_plan(cluster).steps():
+        if step.kind != "core":
+            continue
+        node = cluster.nodes[step.node_index]
+        assert step.parameters["SdkClientIndices"] == ",".join(
+            str(i) for i in range(len(node.sdk_client_cidrs))
+        )
+        peers = [p for p in cluster.nodes if p.index != node.index]
+        egress = sum(p.nat_gateways for p in peers)
+        assert step.parameters["PeerEgressIndices"] == ",".join(str(i) for i in range(egress))
