@@ -8,6 +8,7 @@ templates are wired together; a test holds the templates' Parameters and Outputs
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -179,6 +180,34 @@ OWN_KMS_OUTPUTS = (
 )
 
 
+_ECR_HOST = re.compile(r"(\d{12})\.dkr\.ecr(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?")
+
+
+def _registry_host(image: str) -> str:
+    """The image's registry host[:port] as docker reads it; "" for Docker Hub."""
+    first, slash, _ = image.partition("/")
+    return first if slash and ("." in first or ":" in first or first == "localhost") else ""
+
+
+def ecr_repository_arn(image: str) -> str:
+    """The repository ARN of an `<acct>.dkr.ecr.<region>.amazonaws.com/<repo>:tag` image, or ""."""
+    host = _registry_host(image)
+    match = _ECR_HOST.fullmatch(host)
+    if not match:
+        return ""
+    account, region, china = match.groups()
+    partition = "aws-cn" if china else "aws-us-gov" if region.startswith("us-gov-") else "aws"
+    repository = re.split(r"[@:]", image[len(host) + 1 :], maxsplit=1)[0]
+    return f"arn:{partition}:ecr:{region}:{account}:repository/{repository}"
+
+
+def registry_port(image: str) -> str:
+    """The TCP port the node pulls `image` from: the host's explicit port, else 443."""
+    host = _registry_host(image)
+    port = host.rpartition(":")[2] if ":" in host else ""
+    return port if port.isdigit() else "443"
+
+
 def indices(count: int) -> str:
     """ "0,1,...,count-1": the positions a template's Fn::ForEach loops over."""
     return ",".join(str(i) for i in range(count))
@@ -202,6 +231,8 @@ def core_parameters(cluster: Cluster, node: Node) -> dict[str, ParamValue]:
         "TsmImage": cluster.tsm.image,
         "TsmConfigLayout": cluster.tsm.config_layout,
         "RegistryCredentialsSecretArn": node.registry_credentials_secret_arn or "",
+        "EcrRepositoryArn": ecr_repository_arn(cluster.tsm.image),
+        "RegistryPort": registry_port(cluster.tsm.image),
         "InstanceType": node.instance_type,
         "DbInstanceClass": node.db_instance_class,
         "DbMultiAz": str(node.multi_az).lower(),

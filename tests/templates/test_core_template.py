@@ -524,3 +524,77 @@ def test_the_plan_passes_one_position_per_cidr() -> None:
         peers = [p for p in cluster.nodes if p.index != node.index]
         egress = sum(p.nat_gateways for p in peers)
         assert step.parameters["PeerEgressIndices"] == ",".join(str(i) for i in range(egress))
+
+
+# ---------------------------------------------------------------- the image's registry
+
+
+@pytest.mark.parametrize(
+    ("image", "arn", "port"),
+    [
+        (
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com/acme/tsm-node:72.0.0",
+            "arn:aws:ecr:eu-west-1:123456789012:repository/acme/tsm-node",
+            "443",
+        ),
+        (
+            "123456789012.dkr.ecr-fips.us-gov-west-1.amazonaws.com/tsm@sha256:" + "a" * 64,
+            "arn:aws-us-gov:ecr:us-gov-west-1:123456789012:repository/tsm",
+            "443",
+        ),
+        (
+            "123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn/tsm-node:72.0.0",
+            "arn:aws-cn:ecr:cn-north-1:123456789012:repository/tsm-node",
+            "443",
+        ),
+        ("registry.vendor.example:5000/tsm-node:72.0.0", "", "5000"),
+        ("localhost:5000/tsm-node:72.0.0", "", "5000"),
+        ("acme/tsm-node:72.0.0", "", "443"),
+        ("tsm-node:72.0.0", "", "443"),
+    ],
+)
+def test_the_plan_reads_the_ecr_repository_and_registry_port(
+    image: str, arn: str, port: str
+) -> None:
+    from tsm_infra.plan import ecr_repository_arn, registry_port
+
+    assert (ecr_repository_arn(image), registry_port(image)) == (arn, port)
+
+
+def test_ecr_pull_permissions_exist_only_for_an_ecr_image(resources: dict[str, Any]) -> None:
+    statements = resources["NodeCorePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    conditional = {
+        s["Fn::If"][1]["Sid"]: (s["Fn::If"][0], s["Fn::If"][1], s["Fn::If"][2])
+        for s in statements
+        if "Fn::If" in s
+    }
+    login_if, login, login_else = conditional["LogInToEcr"]
+    pull_if, pull, pull_else = conditional["PullTheImageFromEcr"]
+    assert (login_if, pull_if) == ("PullsFromEcr", "PullsFromEcr")
+    assert login_else == pull_else == {"Ref": "AWS::NoValue"}
+    assert (login["Action"], login["Resource"]) == ("ecr:GetAuthorizationToken", "*")
+    assert sorted(pull["Action"]) == [
+        "ecr:BatchCheckLayerAvailability",
+        "ecr:BatchGetImage",
+        "ecr:GetDownloadUrlForLayer",
+    ]
+    assert pull["Resource"] == {"Ref": "EcrRepositoryArn"}
+
+
+def test_node_egress_reaches_a_registry_on_its_own_port(
+    template: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    rule = resources["NodeToRegistry"]
+    assert rule["Condition"] == "RegistryOnItsOwnPort"
+    props = rule["Properties"]
+    assert props["GroupId"] == {"Ref": "NodeSecurityGroup"}
+    assert props["FromPort"] == props["ToPort"] == {"Ref": "RegistryPort"}
+    # not for the ports the node reaches already (a duplicate rule fails the create)
+    condition = json.dumps(template["Conditions"]["RegistryOnItsOwnPort"])
+    open_ports = [
+        rule["FromPort"]
+        for rule in resources["NodeSecurityGroup"]["Properties"]["SecurityGroupEgress"]
+    ]
+    assert open_ports == [443, {"Fn::FindInMap": ["Ports", "Public", "Mpc"]}]
+    assert '"Fn::Equals": [{"Ref": "RegistryPort"}, 443]' in condition
+    assert '"Fn::Equals": [{"Ref": "RegistryPort"}, 9000]' in condition
