@@ -23,7 +23,9 @@ nodes:
   - index: 1
     account: "222222222222"
     dns_name: node1.vault.example.com
+    hosted_zone_id: Z0222222222222222222
   - index: 2
     account: "333333333333"
     dns_name: node2.vault.example.com
+    hosted_zone_id: Z0333333333333333333
 """

@@ -75,13 +75,23 @@ spec_argument = click.argument("spec", type=click.Path(dir_okay=True, path_type=
 @spec_argument
 @click.option("--output", "output", type=OUTPUT_FORMATS, default="text", show_default=True)
 def validate(spec: str, output: str) -> None:
-    """Check a spec offline; print every problem with its file:line."""
+    """Check a spec offline; print every problem with its file:line. `-` reads stdin."""
+    from tsm_infra.errors import SpecError  # noqa: PLC0415
     from tsm_infra.render import cluster_summary  # noqa: PLC0415
     from tsm_infra.spec import load_spec  # noqa: PLC0415
 
-    cluster = load_spec(spec)
+    try:
+        cluster = load_spec(spec)
+    except SpecError as exc:
+        if output != "json":
+            raise
+        problems = [{"path": p.path, "line": p.line, "message": p.message} for p in exc.problems]
+        _emit_json({"spec": spec, "valid": False, "problems": problems, "warnings": []})
+        for line in exc.lines():
+            click.echo(line, err=True)
+        click.get_current_context().exit(exc.exit_code)
     if output == "json":
-        _emit_json({"spec": spec, "valid": True, "warnings": cluster.warnings()})
+        _emit_json({"spec": spec, "valid": True, "problems": [], "warnings": cluster.warnings()})
         return
     click.echo(cluster_summary(cluster))
     _warn(cluster.warnings())

@@ -21,6 +21,8 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from tsm_infra.errors import Problem, SpecError
+from tsm_infra.limits import check_cluster, cluster_warnings, isolated_region_problem, partition_of
+from tsm_infra.specfile import decode, read_spec_bytes
 
 # A spec is a few dozen lines; this bound stops alias bombs ("billion laughs") long before they
 # cost memory or time.
@@ -55,7 +57,8 @@ def _matches(pattern: str, what: str) -> AfterValidator:
 
 
 def _check_account(value: str) -> str:
-    if not re.fullmatch(r"\d{12}", value):
+    # [0-9], not \d: \d also takes fullwidth and Arabic-Indic digits, which AWS refuses
+    if not re.fullmatch(r"[0-9]{12}", value):
         raise ValueError(f"must be 12 digits, got {_show(value)}")
     return value
 
@@ -73,8 +76,16 @@ def known_regions() -> frozenset[str]:
 
 
 def _check_region(value: str) -> str:
+    isolated = isolated_region_problem(value)
+    if isolated:
+        raise ValueError(isolated)
     if value not in known_regions():
-        close = difflib.get_close_matches(value, sorted(known_regions()), n=1)
+        folded = value.strip().lower().replace("_", "-")
+        close = (
+            [folded]
+            if folded in known_regions()
+            else difflib.get_close_matches(value, sorted(known_regions()), n=1)
+        )
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise ValueError(f"unknown region {_show(value)}{hint}")
     return value
@@ -158,7 +169,7 @@ def _check_unique(values: list[str]) -> list[str]:
 
 
 AccountId = Annotated[
-    str, AfterValidator(_check_account), Field(json_schema_extra={"pattern": r"^\d{12}$"})
+    str, AfterValidator(_check_account), Field(json_schema_extra={"pattern": r"^[0-9]{12}$"})
 ]
 Region = Annotated[str, AfterValidator(_check_region)]
 DnsName = Annotated[str, AfterValidator(_check_dns_name)]
@@ -179,21 +190,28 @@ HostedZoneId = Annotated[
 RoleArn = Annotated[
     str,
     _matches(
-        r"arn:aws(?:-[a-z]+)*:iam::\d{12}:role/[\w+=,.@/-]{1,512}",
+        r"arn:aws(?:-[a-z]+)*:iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-]{1,512}",
         "an IAM role ARN such as 'arn:aws:iam::111111111111:role/TsmDeployer'",
     ),
 ]
 RoleName = Annotated[
     str,
-    _matches(r"[\w+=,.@/-]{1,64}", "an IAM role name such as 'TsmDeployer'"),
+    _matches(
+        r"(?:[A-Za-z0-9_+=,.@-]+/)*[A-Za-z0-9_+=,.@-]{1,64}",
+        "an IAM role name such as 'TsmDeployer' (1 to 64 ASCII letters, digits and _+=,.@-, "
+        "after an optional path/)",
+    ),
 ]
 ExternalId = Annotated[
-    str, _matches(r"[\w+=,.@:/-]{2,1224}", "2 to 1224 characters of letters, digits and +=,.@:/-")
+    str,
+    _matches(
+        r"[A-Za-z0-9_+=,.@:/-]{2,1224}", "2 to 1224 ASCII letters, digits and _+=,.@:/- characters"
+    ),
 ]
 SecretArn = Annotated[
     str,
     _matches(
-        r"arn:aws(?:-[a-z]+)*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]+",
+        r"arn:aws(?:-[a-z]+)*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9_/+=.@-]+",
         "a Secrets Manager secret ARN",
     ),
 ]
@@ -346,15 +364,6 @@ class Spec(_Model):
 # --------------------------------------------------------------------------- resolved cluster
 
 
-def partition_of(region: str) -> str:
-    """The ARN partition a region belongs to."""
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
-
-
 @dataclass(frozen=True)
 class Node:
     """A node with every setting resolved: what the plan is made from."""
@@ -420,7 +429,7 @@ class Cluster:
                     f"nodes[{node.index}].sdk_client_cidrs: {open_cidrs[0]} opens the SDK API "
                     "to the whole internet (it still needs an API key)"
                 )
-        return notes
+        return notes + cluster_warnings(self.tsm, self.nodes)
 
 
 # --------------------------------------------------------------------------- reading YAML
@@ -439,6 +448,8 @@ class _LineMap:
 
     def __init__(self) -> None:
         self._lines: dict[YamlPath, int] = {(): 1}
+        # the text of unquoted scalars YAML read as numbers or booleans, to show what was written
+        self.raw: dict[YamlPath, str] = {}
 
     def add(self, path: YamlPath, line: int) -> None:
         self._lines.setdefault(path, line)
@@ -473,7 +484,10 @@ class _Reader:
                 self.lines.add((*path, i), item.start_mark.line + 1)
                 items.append(self.build(item, (*path, i)))
             return items
-        return self.loader.construct_object(node, deep=True)
+        value = self.loader.construct_object(node, deep=True)
+        if isinstance(value, bool | int | float) and getattr(node, "style", "") is None:
+            self.lines.raw[path] = node.value
+        return value
 
     def _mapping(self, node: yaml.MappingNode, path: YamlPath) -> dict[str, Any]:
         first_line: dict[str, int] = {}
@@ -515,7 +529,15 @@ class _Reader:
         )
         if isinstance(key, str):
             return key
-        if report:
+        if report and isinstance(key_node, yaml.ScalarNode) and key is None:
+            self.problems.append(
+                Problem(
+                    format_path(path),
+                    "a key is empty (null); write a name before the ':' or remove the line",
+                    key_node.start_mark.line + 1,
+                )
+            )
+        elif report:
             self.problems.append(
                 Problem(
                     format_path(path),
@@ -552,6 +574,16 @@ def _read_yaml(text: str, source: str) -> tuple[Any, _LineMap]:
             raise _fail(source, "the spec is empty; start from examples/three-nodes.yaml")
         reader = _Reader(loader, lines)
         data = reader.build(root, ())
+    except yaml.composer.ComposerError as exc:
+        if exc.context == "expected a single document in the stream" and exc.problem_mark:
+            message = (
+                "holds several YAML documents (a second one starts at this line); a spec is one "
+                "document: remove the extra '---' or split the files"
+            )
+            raise _fail(source, message, exc.problem_mark.line + 1) from None
+        mark = exc.problem_mark or exc.context_mark
+        what = exc.problem or exc.context or "not valid YAML"
+        raise _fail(source, f"YAML syntax error: {what}", mark.line + 1 if mark else None) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         what = exc.problem or exc.context or "not valid YAML"
@@ -598,11 +630,28 @@ def _all_field_names() -> list[str]:
     return sorted(names)
 
 
-def _message(error: dict[str, Any]) -> str:
+def _unquoted(field: object, value: object, raw: str) -> str:
+    """What YAML made of an unquoted scalar where text was expected, and how to quote it."""
+    if field == "account" and isinstance(value, int) and raw != str(value):
+        return (
+            f"must be 12 digits in quotes, got {raw} unquoted, which YAML reads as the number "
+            f'{value} (a leading 0 makes it octal); write "{raw}"'
+        )
+    if isinstance(value, bool):
+        return (
+            f"must be text, got {raw} unquoted, which YAML reads as "
+            f'{str(value).lower()}; quote it: "{raw}"'
+        )
+    return f'must be text, got {raw} unquoted, which YAML reads as a number; quote it: "{raw}"'
+
+
+def _message(error: dict[str, Any], raw: str | None = None) -> str:
     kind = error["type"]
     value = error.get("input")
     loc = error["loc"]
     field = loc[-1] if loc else ""
+    if kind == "string_type" and raw is not None and (field != "account" or raw != str(value)):
+        return _unquoted(field, value, raw)
     if kind == "missing":
         return "required"
     if kind == "extra_forbidden":
@@ -640,7 +689,8 @@ def _pydantic_problems(exc: ValidationError, lines: _LineMap) -> list[Problem]:
         if error["type"] == "none_required":
             continue
         path = format_path(loc)
-        problems.append(Problem(path, _message(dict(error)), lines.line_of(loc)))
+        message = _message(dict(error), lines.raw.get(loc))
+        problems.append(Problem(path, message, lines.line_of(loc)))
     seen: set[tuple[str, str]] = set()
     unique = []
     for problem in problems:
@@ -758,6 +808,8 @@ def _resolve(spec: Spec, lines: _LineMap, source: str) -> Cluster:
     _check_indices_and_threshold(spec, problems)
     _check_distinct_accounts_and_names(spec, problems)
     resolved = [_resolve_node(spec, i, node, problems) for i, node in enumerate(spec.nodes)]
+    if not problems.found:
+        check_cluster(spec, resolved, problems.add, known_regions())
     if problems.found:
         raise SpecError(source, problems.found)
     return Cluster(
@@ -779,6 +831,8 @@ def load_spec_text(text: str, source: str = "<spec>") -> Cluster:
     data, lines = _read_yaml(text, source)
     if not isinstance(data, dict):
         raise _fail(source, f"the spec must be a mapping of keys to values, got {_kind(data)}", 1)
+    # `x-` keys hold YAML anchors for the rest of the file (x-common: &common {...})
+    data = {key: value for key, value in data.items() if not key.startswith("x-")}
     try:
         spec = Spec.model_validate(data)
     except ValidationError as exc:
@@ -787,22 +841,9 @@ def load_spec_text(text: str, source: str = "<spec>") -> Cluster:
 
 
 def load_spec(path: str | Path) -> Cluster:
-    """Read and validate the spec file at `path`."""
-    source = str(path)
-    file = Path(path)
-    if not file.exists():
-        raise _fail(source, "no such file; check the path")
-    if file.is_dir():
-        raise _fail(source, "is a directory; name the spec file inside it")
-    try:
-        raw = file.read_bytes()
-    except OSError as exc:
-        raise _fail(source, f"cannot read it: {exc.strerror}") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise _fail(source, "is not UTF-8 text") from None
-    return load_spec_text(text, source)
+    """Read and validate the spec file at `path` (`-`: standard input, named `<stdin>`)."""
+    raw, source = read_spec_bytes(path)
+    return load_spec_text(decode(raw, source), source)
 
 
 def json_schema() -> dict[str, Any]:

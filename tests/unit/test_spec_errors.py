@@ -17,20 +17,20 @@ CASES: list[tuple[str, tuple[str, str], list[str]]] = [
     (
         "account-too-short",
         ('"333333333333"', '"12345"'),
-        ["s.yaml:17 nodes[2].account: must be 12 digits, got '12345'"],
+        ["s.yaml:18 nodes[2].account: must be 12 digits, got '12345'"],
     ),
     (
         "account-unquoted",
         ('"333333333333"', "333333333333"),
         [
-            "s.yaml:17 nodes[2].account: must be 12 digits in quotes, got 333333333333 unquoted "
+            "s.yaml:18 nodes[2].account: must be 12 digits in quotes, got 333333333333 unquoted "
             "(YAML reads it as a number and drops leading zeros)"
         ],
     ),
     (
         "missing-required-field",
         (NODE2_ACCOUNT, ""),
-        ["s.yaml:16 nodes[2].account: required"],
+        ["s.yaml:17 nodes[2].account: required"],
     ),
     (
         "wrong-type-threshold",
@@ -40,7 +40,7 @@ CASES: list[tuple[str, tuple[str, str], list[str]]] = [
     (
         "wrong-type-bool-index",
         ("index: 2", "index: true"),
-        ["s.yaml:16 nodes[2].index: must be a whole number, got True (true/false)"],
+        ["s.yaml:17 nodes[2].index: must be a whole number, got True (true/false)"],
     ),
     (
         "wrong-type-list",
@@ -66,19 +66,19 @@ CASES: list[tuple[str, tuple[str, str], list[str]]] = [
         "duplicate-key",
         (NODE2_ACCOUNT, NODE2_ACCOUNT + NODE2_ACCOUNT),
         [
-            "s.yaml:18 nodes[2].account: duplicate key 'account' (first at line 17); "
+            "s.yaml:19 nodes[2].account: duplicate key 'account' (first at line 18); "
             "keep one of them"
         ],
     ),
     (
         "duplicate-index",
         ("index: 2", "index: 1"),
-        ["s.yaml:16 nodes[2].index: 1 is already nodes[1]'s index"],
+        ["s.yaml:17 nodes[2].index: 1 is already nodes[1]'s index"],
     ),
     (
         "index-gap",
         ("index: 2", "index: 3"),
-        ["s.yaml:16 nodes[2].index: must be between 0 and 2 (indices are 0..n-1), got 3"],
+        ["s.yaml:17 nodes[2].index: must be between 0 and 2 (indices are 0..n-1), got 3"],
     ),
     (
         "threshold-too-high",
@@ -109,20 +109,20 @@ CASES: list[tuple[str, tuple[str, str], list[str]]] = [
         "shared-account",
         ('"333333333333"', '"111111111111"'),
         [
-            "s.yaml:17 nodes[2].account: 111111111111 is also nodes[0]'s account; give each "
+            "s.yaml:18 nodes[2].account: 111111111111 is also nodes[0]'s account; give each "
             "node its own account (allow_shared_account: true is for development only)"
         ],
     ),
     (
         "duplicate-dns-name",
         ("node2.vault", "node1.vault"),
-        ["s.yaml:18 nodes[2].dns_name: node1.vault.example.com is also nodes[1]'s name"],
+        ["s.yaml:19 nodes[2].dns_name: node1.vault.example.com is also nodes[1]'s name"],
     ),
     (
         "bad-dns-name",
         ("node2.vault.example.com", "node_2.vault.example.com"),
         [
-            "s.yaml:18 nodes[2].dns_name: must be a DNS name such as 'node0.vault.example.com' "
+            "s.yaml:19 nodes[2].dns_name: must be a DNS name such as 'node0.vault.example.com' "
             "(labels of a-z, 0-9 and inner '-', at most 63 characters each), "
             "got 'node_2.vault.example.com'"
         ],
@@ -130,7 +130,7 @@ CASES: list[tuple[str, tuple[str, str], list[str]]] = [
     (
         "upper-case-dns-name",
         ("node2.vault.example.com", "Node2.vault.example.com"),
-        ["s.yaml:18 nodes[2].dns_name: must be lower case, got 'Node2.vault.example.com'"],
+        ["s.yaml:19 nodes[2].dns_name: must be lower case, got 'Node2.vault.example.com'"],
     ),
     (
         "unknown-region",
@@ -142,7 +142,7 @@ CASES: list[tuple[str, tuple[str, str], list[str]]] = [
         ("  region: eu-west-1\n", ""),
         [
             f"s.yaml:{line} nodes[{i}].region: required: set it on the node or under defaults"
-            for i, line in ((0, 9), (1, 12), (2, 15))
+            for i, line in ((0, 9), (1, 12), (2, 16))
         ],
     ),
     (
@@ -234,7 +234,7 @@ CASES: list[tuple[str, tuple[str, str], list[str]]] = [
             NODE2_ACCOUNT + '    access: {role_arn: "arn:aws:iam::999999999999:role/Deploy"}\n',
         ),
         [
-            "s.yaml:18 nodes[2].access.role_arn: the role is in account 999999999999 but "
+            "s.yaml:19 nodes[2].access.role_arn: the role is in account 999999999999 but "
             "nodes[2] is in 333333333333; name a role in the node's account (role_name "
             "resolves against each node's account)"
         ],
@@ -316,10 +316,11 @@ def test_directory_instead_of_file(tmp_path: Path) -> None:
 
 def test_not_utf8(tmp_path: Path) -> None:
     spec = tmp_path / "s.yaml"
-    spec.write_bytes(b"cluster: \xff\xfe\n")
+    spec.write_bytes(b"threshold: 1\ncluster: \xff\xfe\n")
     code, _, err = _run(spec)
     assert code == 2
-    assert err == f"{spec}: is not UTF-8 text\n"
+    # the line of the first bad byte
+    assert err == f"{spec}:2: is not UTF-8 text (byte 0xff); save the file as UTF-8\n"
 
 
 def test_alias_bomb_is_refused(tmp_path: Path) -> None:
