@@ -7,7 +7,9 @@ import os
 import time
 from pathlib import Path
 
+import jsonschema
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from tsm_infra.cli import cli
@@ -17,6 +19,7 @@ from tsm_infra.limits import (
     STACK_NAME_LENGTH,
     is_graviton,
 )
+from tsm_infra.spec import json_schema
 
 # Lines: 1 cluster, 4 image, 7 region, 9 role_name, 10 sdk_client_cidrs, nodes at 12, 16, 20
 # (account 13/17/21, dns_name 14/18/22, hosted_zone_id 15/19/23).
@@ -525,3 +528,12 @@ def test_devices_return_at_once(device: str) -> None:
     assert code == 2
     assert err == f"{device}: is a device, not a spec file\n"
     assert took < 5
+
+
+def test_schema_allows_x_keys_and_ascii_accounts_only() -> None:
+    schema = json_schema()
+    data = yaml.safe_load(BASE)
+    jsonschema.validate({**data, "x-common": {"anything": 1}}, schema)
+    data["nodes"][2]["account"] = FW3
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(data, schema)
