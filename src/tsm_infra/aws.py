@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tsm_infra.errors import TsmInfraError, describe_error
+from tsm_infra.errors import BadInputError, TsmInfraError, describe_error
 from tsm_infra.spec import Node
 
 if TYPE_CHECKING:
@@ -34,6 +34,41 @@ MAX_ATTEMPTS = 10
 
 class AccessError(TsmInfraError):
     """A node's account cannot be reached with the access the spec gives."""
+
+
+class EndpointError(BadInputError):
+    """The --endpoint-url given does not answer: an input problem, nothing was attempted."""
+
+
+# A dead endpoint must fail at once, not after adaptive retries of a 10 s connect timeout.
+ENDPOINT_CONNECT_TIMEOUT = 3.0
+
+
+def check_endpoint(endpoint_url: str, timeout: float = ENDPOINT_CONNECT_TIMEOUT) -> None:
+    """Open (and close) one TCP connection to the endpoint; EndpointError when that fails."""
+    import socket  # noqa: PLC0415
+    from urllib.parse import urlsplit  # noqa: PLC0415
+
+    try:
+        parts = urlsplit(endpoint_url)
+        host, port = parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:
+        raise EndpointError(f"--endpoint-url {endpoint_url}: not a URL ({exc})") from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise EndpointError(
+            f"--endpoint-url {endpoint_url}: not an http(s) URL; give one such as "
+            "http://127.0.0.1:4566 (`tsm-infra emulator` prints its own)"
+        )
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError as exc:
+        why = "timed out" if isinstance(exc, TimeoutError) else exc.strerror or type(exc).__name__
+        raise EndpointError(
+            f"--endpoint-url {endpoint_url}: cannot connect to {host}:{port} ({why} after at "
+            f"most {timeout:.0f} s); is the emulator (`tsm-infra emulator`) running there? "
+            "Nothing was attempted"
+        ) from None
 
 
 def client_config() -> Any:

@@ -201,6 +201,7 @@ class Runner:
         self._bodies: dict[str, str] = {}
         self._stop = threading.Event()
         self._nodes = {node.index: node for node in cluster.nodes}
+        self._lifted: list[str] = []  # deletion protection turned off during destroy
 
     # ------------------------------------------------------------------ plumbing
 
@@ -586,6 +587,8 @@ class Runner:
                 continue
             self._parallel(works, self._delete)
             result.outcomes += [work.outcome for work in works if work.outcome]
+            result.actions += self._lifted
+            self._lifted = []
             deleted.update({(w.node.index, kind): w.info for w in works if w.info is not None})
         for node in self.cluster.nodes:
             kms, core = deleted.get((node.index, "kms")), deleted.get((node.index, "core"))
@@ -615,22 +618,26 @@ class Runner:
         if info is None:
             self._outcome(work, "absent")
             return
-        if work.step.kind == "core" and info.state == "complete":
+        if work.step.kind == "core":
             self._lift_deletion_protection(work, info)
         self._ops(work).delete(name, progress)
         self._outcome(work, "deleted")
 
     def _lift_deletion_protection(self, work: _Work, info: StackInfo) -> None:
-        """Turn the template's DeletionProtection off through an update, as the operator asked."""
-        if info.parameters.get("DeletionProtection", "false") == "false":
-            return
+        """Turn protection off on the stack's database and load balancer themselves.
+
+        Whatever state the stack is in (a failed create leaves both protected), and never
+        through a stack update, which would re-resolve the AMI parameter and replace the node.
+        """
+        from tsm_infra.protection import lift_deletion_protection  # noqa: PLC0415
+
         self._emit(work, "lifting deletion protection")
-        parameters = {**info.parameters, "DeletionProtection": "false"}
-        review = self._ops(work).prepare(
-            work.step.stack_name, self._body("core"), parameters, info.tags, create=False
+        self._lifted += lift_deletion_protection(
+            self.connector.for_node(work.node),
+            info.name,
+            self._sleep,
+            self.options.poll_interval,
         )
-        if not review.empty:
-            self._ops(work).execute(review, lambda p: self._emit(work, p.status, p))
 
 
 DATABASE = "Database"

@@ -22,9 +22,17 @@ from tsm_infra.errors import TsmInfraError, describe_error
 from tsm_infra.node import tsm_node
 from tsm_infra.plan import stack_name
 from tsm_infra.spec import Cluster, Node
+from tsm_infra.stacks import Interrupted
 
 SETTINGS_FILE = "/etc/tsm/node.json"
 LAUNCH_TEMPLATE = "LaunchTemplate"
+
+
+GONE_ADVICE = (
+    "interrupted: the in-memory emulator stopped with it, and everything deployed in it is "
+    "gone. There is nothing to resume or clean up; run the same `--local` command again to "
+    "start from scratch."
+)
 
 
 class RehearsalError(TsmInfraError):
@@ -216,8 +224,13 @@ def rehearse(
 
     if emulator is not None:
         return _rehearse(cluster, emulator, out_dir, report, destroy_after)
-    with LocalAws() as aws:
-        return _rehearse(cluster, aws, out_dir, report, destroy_after)
+    try:
+        with LocalAws() as aws:
+            return _rehearse(cluster, aws, out_dir, report, destroy_after)
+    except (KeyboardInterrupt, Interrupted):
+        # the deployer's own advice ("run it again to resume") is wrong here: the stacks lived
+        # in this process's memory
+        raise Interrupted(GONE_ADVICE) from None
 
 
 def _rehearse(

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tsm_infra.plan import Plan, show
-from tsm_infra.spec import Cluster
+from tsm_infra.spec import Cluster, Node
 from tsm_infra.templates import LintResult
 
 if TYPE_CHECKING:
@@ -133,23 +134,50 @@ def status_text(report: StatusReport) -> str:
     return "\n".join(out)
 
 
-def rehearsal_text(rehearsal: Rehearsal, spec: str) -> str:
-    """What the rehearsal emulated, deployed, rendered and checked, with counts and timings."""
-    out = ["Local rehearsal: nothing here touched AWS.", "Emulated:"]
-    out += [f"  - {line}" for line in rehearsal.emulated]
-    out += ["", run_text(rehearsal.deploy, spec)]
+def emulated_block(emulated: list[str], *, verbose: bool = False) -> list[str]:
+    """What the emulator emulates: the general notes and a count, or with verbose every line."""
+    if verbose:
+        return [f"  - {line}" for line in emulated]
+    gaps = [line for line in emulated if line.startswith(("Not enforced", "Not checked"))]
+    notes = emulated[:2]  # the general notes come first: in memory, no TSM container
+    shown = [f"  - {line}" for line in notes]
+    rest = len(emulated) - len(notes) - len(gaps)
+    shown.append(
+        f"  - {rest} emulated behaviours and {len(gaps)} things AWS checks that the emulator "
+        "does not (IAM policies, quotas, ...): `--verbose` lists them all."
+    )
+    return shown
+
+
+def next_steps(spec: str) -> list[str]:
+    """How to go from the rehearsal to a real deployment, one command a line."""
+    return [
+        f"  tsm-infra preflight {spec}   check each node's account, region and zone",
+        f"  tsm-infra deploy {spec}      with real accounts (or --endpoint-url of "
+        "`tsm-infra emulator`)",
+        f"  tsm-infra status {spec}      stacks, /ping and the peer wiring",
+        f"  tsm-infra destroy {spec}     keys, secrets and a database snapshot are kept",
+    ]
+
+
+def rehearsal_text(rehearsal: Rehearsal, spec: str, *, verbose: bool = False) -> str:
+    """The rehearsal by phase, under headings: deploy, boot, checks, destroy; then what it
+    emulated (short unless verbose) and the next steps towards a real deployment."""
+    out = ["Local rehearsal: nothing here touched AWS.", "", "== 1. Deploy =="]
+    out.append(run_text(rehearsal.deploy, spec))
     if rehearsal.resources:
-        out += ["", "Resources per stack:"]
+        out += ["Resources per stack:"]
         out += [f"  {name}: {count}" for name, count in rehearsal.resources.items()]
     if rehearsal.rendered:
-        out += ["", "Rendered TSM configurations (config.toml, secrets only as env references):"]
+        out += ["", "== 2. Node boot, played up to config.toml =="]
+        out.append("Rendered TSM configurations (config.toml, secrets only as env references):")
         for node in rehearsal.rendered:
             peers = ", ".join(str(i) for i in sorted(node.peer_public_keys))
             out.append(
                 f"  nodes[{node.index}]: {_relative(node.config_path)} (pins players {peers})"
             )
     if rehearsal.status is not None:
-        out += ["", status_text(rehearsal.status)]
+        out += ["", "== 3. Checks ==", status_text(rehearsal.status)]
     extra = [
         p
         for p in rehearsal.problems
@@ -157,8 +185,48 @@ def rehearsal_text(rehearsal: Rehearsal, spec: str) -> str:
     ]
     out += [f"PROBLEM: {line}" for line in extra]
     if rehearsal.destroy is not None:
-        out += ["", run_text(rehearsal.destroy, spec)]
+        out += ["", "== 4. Destroy ==", run_text(rehearsal.destroy, spec)]
+    out += ["", "== Emulated =="]
+    out += emulated_block(rehearsal.emulated, verbose=verbose)
     timings = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in rehearsal.timings.items())
     out += ["", f"Timings: {timings}"]
     out.append("Rehearsal passed." if rehearsal.ok else "Rehearsal FAILED.")
+    if rehearsal.ok:
+        out += ["", "== Next: a real deployment =="]
+        out += next_steps(spec)
     return "\n".join(out)
+
+
+def emulator_cli_hint(endpoint_url: str, nodes: Sequence[Node]) -> list[str]:
+    """AWS CLI commands that work as printed against the emulator, in a node's account.
+
+    The emulator acts in the account of the role a caller assumed (any role name), so the CLI
+    assumes one there with the emulator's fixed credentials, in the node's region.
+    """
+    from tsm_infra.aws import LOCAL_ACCESS_KEY, LOCAL_ROLE_NAME, LOCAL_SECRET_KEY  # noqa: PLC0415
+
+    account, region, who = (
+        (nodes[0].account, nodes[0].region, "nodes[0]")
+        if nodes
+        else ("123456789012", "us-east-1", "an account")
+    )
+    role = f"arn:aws:iam::{account}:role/{LOCAL_ROLE_NAME}"
+    out = [
+        f"The AWS CLI, acting in {who}'s account {account} ({region}); the emulator acts in",
+        "the account of the role you assume, any role name:",
+        f"  export AWS_ACCESS_KEY_ID={LOCAL_ACCESS_KEY} AWS_SECRET_ACCESS_KEY={LOCAL_SECRET_KEY} "
+        f"AWS_DEFAULT_REGION={region}",
+        f"  export $(aws --endpoint-url {endpoint_url} sts assume-role --role-arn {role} "
+        "--role-session-name cli --query "
+        "'Credentials.[AccessKeyId,SecretAccessKey,SessionToken]' --output text | awk "
+        '\'{print "AWS_ACCESS_KEY_ID="$1, "AWS_SECRET_ACCESS_KEY="$2, '
+        '"AWS_SESSION_TOKEN="$3}\')',
+        f"  aws --endpoint-url {endpoint_url} cloudformation list-stacks",
+    ]
+    others = [f"nodes[{n.index}] {n.account} {n.region}" for n in nodes[1:]]
+    if others:
+        out.append(
+            "For another node, start a new shell and put its account and region in the first "
+            f"two lines: {', '.join(others)}."
+        )
+    return out
