@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from tsm_infra.errors import EXIT_FAILED, TsmInfraError
+from tsm_infra.errors import EXIT_BAD_INPUT, EXIT_FAILED, TsmInfraError
 
 OUTPUT_FORMATS = click.Choice(["text", "json"])
 
@@ -148,10 +148,8 @@ def _prompt(yes: bool, output: str = "text", view: Any = None) -> Any:
 
 
 def _connector(endpoint_url: str | None) -> Any:
-    from tsm_infra.aws import Connector, check_endpoint  # noqa: PLC0415
+    from tsm_infra.aws import Connector  # noqa: PLC0415
 
-    if endpoint_url:
-        check_endpoint(endpoint_url)  # a dead endpoint fails in seconds, exit 2
     return Connector(endpoint_url=endpoint_url)
 
 
@@ -191,7 +189,9 @@ output_option = click.option(
     help="With --local: where each node's rendered config.toml goes.",
 )
 @click.option(
-    "--verbose", is_flag=True, help="With --local: list everything the emulator emulates."
+    "--no-preflight",
+    is_flag=True,
+    help="Skip the account checks of `tsm-infra preflight` (only when one is wrong for you).",
 )
 @endpoint_option
 @output_option
@@ -203,7 +203,7 @@ def deploy(
     local: bool,
     then_destroy: bool,
     configs_dir: str,
-    verbose: bool,
+    no_preflight: bool,
     endpoint_url: str | None,
     output: str,
 ) -> None:
@@ -218,12 +218,6 @@ def deploy(
     _warn(cluster.warnings())
     if then_destroy and not local:
         raise BadInputError("--then-destroy goes with --local only; use `tsm-infra destroy`")
-    if not local and not yes and not sys.stdin.isatty():
-        # asked only after the change sets exist, this would leave stacks in REVIEW_IN_PROGRESS
-        raise BadInputError(
-            "no terminal to confirm the change sets on, and nothing was created: run it "
-            "interactively to review them, or pass --yes"
-        )
     if local:
         if endpoint_url:
             raise BadInputError("--local starts its own emulator; leave out --endpoint-url")
@@ -237,7 +231,7 @@ def deploy(
         if output == "json":
             _emit_json(rehearsal.to_dict())
         else:
-            click.echo(rehearsal_text(rehearsal, spec, verbose=verbose))
+            click.echo(rehearsal_text(rehearsal, spec))
         if not rehearsal.ok:
             sys.exit(EXIT_FAILED)
         return
@@ -249,6 +243,7 @@ def deploy(
         allow_replace=frozenset(allow_replace),
         endpoint_url=endpoint_url,
         output=output,
+        preflight=not no_preflight,
     )
 
 
@@ -262,6 +257,7 @@ def _run(
     endpoint_url: str | None,
     output: str,
     connector: Any = None,
+    preflight: bool = False,
 ) -> None:
     from tsm_infra.deploy import Options, Runner  # noqa: PLC0415
     from tsm_infra.plan import build_plan  # noqa: PLC0415
@@ -270,10 +266,16 @@ def _run(
     from tsm_infra.templates import TEMPLATE_FILES, template_interface  # noqa: PLC0415
 
     options = Options(allow_replace=allow_replace, poll_interval=1.0 if endpoint_url else 5.0)
+    connector = connector or _connector(endpoint_url)
+    if preflight:
+        from tsm_infra.preflight import require  # noqa: PLC0415
+
+        # before any stack or change set exists: a finding exits 2 with nothing created
+        _preflight_notes(require(cluster, connector), output)
     with progress_view(output) as view:
         runner = Runner(
             cluster,
-            connector or _connector(endpoint_url),
+            connector,
             prompt=_prompt(yes, output, view),
             report=view.update,
             options=options,
@@ -289,6 +291,39 @@ def _run(
         click.echo(run_text(result, spec))
     if not result.ok:
         sys.exit(EXIT_FAILED)
+
+
+def _preflight_notes(result: Any, output: str) -> None:
+    if output != "json":
+        for note in result.notes:
+            click.echo(f"preflight note: {note.render()}", err=True)
+
+
+@cli.command()
+@spec_argument
+@endpoint_option
+@output_option
+def preflight(spec: str, endpoint_url: str | None, output: str) -> None:
+    """Ask each node's account whether deploy can succeed; nothing is created (exit 2 if not)."""
+    from tsm_infra.preflight import preflight as run_preflight  # noqa: PLC0415
+    from tsm_infra.spec import load_spec  # noqa: PLC0415
+
+    cluster = load_spec(spec)
+    result = run_preflight(cluster, _connector(endpoint_url))
+    if output == "json":
+        _emit_json(result.to_dict())
+    else:
+        for finding in result.findings:
+            click.echo(finding.render())
+        for note in result.notes:
+            click.echo(f"note: {note.render()}")
+        verdict = "ready to deploy" if result.ok else f"{len(result.findings)} finding(s)"
+        click.echo(
+            f"preflight of {cluster.name}: {len(cluster.nodes)} nodes, {verdict}, "
+            f"{len(result.notes)} note(s), {result.seconds:.1f} s"
+        )
+    if not result.ok:
+        sys.exit(EXIT_BAD_INPUT)
 
 
 @cli.command()
@@ -370,9 +405,9 @@ def emulator(spec: str | None) -> None:
     """
     import time  # noqa: PLC0415
 
+    from tsm_infra.aws import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY  # noqa: PLC0415
     from tsm_infra.emulator import LocalAws  # noqa: PLC0415
     from tsm_infra.rehearsal import prepare_accounts  # noqa: PLC0415
-    from tsm_infra.render import emulator_cli_hint  # noqa: PLC0415
     from tsm_infra.spec import load_spec  # noqa: PLC0415
 
     cluster = load_spec(spec) if spec else None
@@ -386,10 +421,11 @@ def emulator(spec: str | None) -> None:
             "\nPoint tsm-infra at it:\n"
             f"  tsm-infra deploy {target} --endpoint-url {aws.endpoint_url} --yes\n"
             f"  tsm-infra status {target} --endpoint-url {aws.endpoint_url}\n"
+            "and the AWS CLI (as account 123456789012 unless you assume a role in another):\n"
+            f"  AWS_ACCESS_KEY_ID={LOCAL_ACCESS_KEY} AWS_SECRET_ACCESS_KEY={LOCAL_SECRET_KEY} "
+            f"aws --endpoint-url {aws.endpoint_url} cloudformation list-stacks\n"
+            "Ctrl-C stops it."
         )
-        for line in emulator_cli_hint(aws.endpoint_url, cluster.nodes if cluster else ()):
-            click.echo(line)
-        click.echo("Ctrl-C stops it.")
         try:
             while True:
                 time.sleep(3600)

@@ -432,30 +432,17 @@ class Runner:
         destroy keeps the secrets (they are the node's identity and its database's key), and
         CloudFormation cannot create a secret whose name is taken: say so before it tries.
         """
-        prefix = f"tsm/{self.cluster.name}/node{work.node.index}/"
-        sm = self.connector.for_node(work.node).client("secretsmanager")
+        from tsm_infra.preflight import leftover_advice, leftover_secrets  # noqa: PLC0415
+
         try:
-            pages = sm.get_paginator("list_secrets").paginate(
-                Filters=[{"Key": "name", "Values": [prefix]}]
-            )
-            taken = sorted(
-                secret["Name"]
-                for page in pages
-                for secret in page["SecretList"]
-                if secret["Name"].startswith(prefix)
+            taken = leftover_secrets(
+                self.connector.for_node(work.node), self.cluster.name, work.node
             )
         except Exception:  # a check, not a step: CloudFormation will say it in its own words
             return False
         if not taken:
             return False
-        self._outcome(
-            work,
-            "failed",
-            f"secrets of an earlier deployment of this node are still there ({', '.join(taken)}); "
-            "destroy keeps them on purpose. If that node's key shares are gone for good, delete "
-            "them (aws secretsmanager delete-secret --secret-id NAME), or deploy under another "
-            "cluster name",
-        )
+        self._outcome(work, "failed", "; ".join(leftover_advice(taken)))
         return True
 
     def _run_phase(self, phase: str, works: list[_Work]) -> bool:

@@ -256,9 +256,31 @@ def test_a_redeploy_after_destroy_names_the_retained_secrets_in_its_way(
     rehearsal: Rehearsal, emulator: LocalAws, cluster: Cluster
 ) -> None:
     # runs after the destroy test above, on the same emulator
-    result = CliRunner().invoke(
+    refused = CliRunner().invoke(
         cli,
         ["deploy", str(THREE_NODES), "--yes", "--endpoint-url", emulator.endpoint_url],
+        catch_exceptions=False,
+    )
+    # preflight sees them first: exit 2, nothing created
+    assert refused.exit_code == 2, refused.output
+    assert (
+        "nodes[0] (account 111111111111, eu-west-1): secrets of an earlier deployment of this "
+        "node are still there (tsm/acme-vault/node0/"
+    ) in refused.stderr
+    for node in cluster.nodes:
+        stacks = _client(emulator, node, "cloudformation").describe_stacks()["Stacks"]
+        assert [s for s in stacks if s["StackStatus"] != "DELETE_COMPLETE"] == []
+    # and the deployer's own check still stops a KMS stack when preflight is skipped
+    result = CliRunner().invoke(
+        cli,
+        [
+            "deploy",
+            str(THREE_NODES),
+            "--yes",
+            "--no-preflight",
+            "--endpoint-url",
+            emulator.endpoint_url,
+        ],
         catch_exceptions=False,
     )
     assert result.exit_code == 1
@@ -268,6 +290,9 @@ def test_a_redeploy_after_destroy_names_the_retained_secrets_in_its_way(
         "deployment of this node are still there (tsm/acme-vault/node0/encryptor-master-password"
     ) in failed
     assert "destroy keeps them on purpose" in failed
+    # a plain delete-secret would keep the name taken for 30 days
+    assert "delete-secret --secret-id NAME --force-delete-without-recovery" in failed
+    assert "restore-secret --secret-id NAME" in failed
     for node in cluster.nodes:
         stacks = _client(emulator, node, "cloudformation").describe_stacks()["Stacks"]
         assert [s for s in stacks if s["StackStatus"] != "DELETE_COMPLETE"] == []

@@ -8,6 +8,7 @@ import pytest
 from click.testing import Result
 
 from tests.flow.conftest import THREE_NODES, client, run_cli, secret_versions
+from tests.helpers import create_registry_secrets
 from tsm_infra.emulator import LocalAws
 from tsm_infra.rehearsal import prepare_accounts
 from tsm_infra.spec import Cluster
@@ -18,12 +19,21 @@ def half_ready(cluster: Cluster) -> Iterator[LocalAws]:
     """An emulator where node 1's account lacks its hosted zone, as a mistaken account would."""
     with LocalAws() as aws:
         prepare_accounts(aws, [n for n in cluster.nodes if n.index != 1])
+        create_registry_secrets(aws.endpoint_url, cluster.nodes)
         yield aws
 
 
 @pytest.fixture(scope="module")
 def failed(half_ready: LocalAws) -> Result:
-    return run_cli("deploy", str(THREE_NODES), "--yes", "--endpoint-url", half_ready.endpoint_url)
+    # preflight would refuse this spec (node 1's zone is missing); the failure is the point here
+    return run_cli(
+        "deploy",
+        str(THREE_NODES),
+        "--yes",
+        "--no-preflight",
+        "--endpoint-url",
+        half_ready.endpoint_url,
+    )
 
 
 def _status(aws: LocalAws, cluster: Cluster, index: int, kind: str) -> str:
