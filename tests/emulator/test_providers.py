@@ -11,7 +11,9 @@ import pytest
 from tests.emulator import scenarios
 from tests.emulator.stacks import client
 from tsm_infra.emulator import PROVIDERS, SUPPORTED_MOTO, LocalAws
-from tsm_infra.emulator.server import EmulatorError
+from tsm_infra.emulator.constraints import CONSTRAINTS
+from tsm_infra.emulator.limits import ENFORCED_BY_MOTO, LIMITS
+from tsm_infra.emulator.server import NOT_ENFORCED, EmulatorError
 from tsm_infra.spec import Cluster, Node
 
 # ------------------------------------------------------------------------ load-bearing providers
@@ -85,7 +87,8 @@ def test_server_listens_on_loopback_and_is_undone_on_stop() -> None:
         with pytest.raises(EmulatorError):
             LocalAws().start()  # one at a time: moto's state is process-wide
         sentences = local.emulated()
-        assert len(sentences) == len(PROVIDERS) + 2
+        rules = len(CONSTRAINTS) + len(LIMITS)
+        assert len(sentences) == len(PROVIDERS) + rules + 2 + len(ENFORCED_BY_MOTO + NOT_ENFORCED)
         assert any("TSM container does not run" in s for s in sentences)
     finally:
         local.stop()

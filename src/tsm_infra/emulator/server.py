@@ -10,6 +10,8 @@ from contextlib import ExitStack
 from types import TracebackType
 from unittest import mock
 
+from tsm_infra.emulator.constraints import CONSTRAINTS
+from tsm_infra.emulator.limits import ENFORCED_BY_MOTO, LIMITS
 from tsm_infra.emulator.providers import PROVIDER_LIST, PROVIDERS, Context
 from tsm_infra.emulator.resources import lookup_hook
 from tsm_infra.errors import TsmInfraError
@@ -21,6 +23,25 @@ NOTES = (
     "Everything is emulated in memory by moto on 127.0.0.1; nothing reaches AWS.",
     "The licensed TSM container does not run, and EC2 instances do not boot.",
 )
+
+# what AWS checks that the emulator does not, in the same list as what it emulates
+NOT_ENFORCED = (
+    "Not enforced: IAM identity, key, secret and resource policies are stored, not evaluated; "
+    "every call in an account is allowed.",
+    "Not enforced: service quotas other than security-group rules (Elastic IPs, VPCs, NAT "
+    "gateways, instances per account and region), and which instance types, DB classes and "
+    "engine versions a region offers.",
+    "Not enforced: AWS-specific parameter types other than AWS::Route53::HostedZone::Id "
+    "(VPC, subnet, key-pair ids) are not checked to exist; templates from TemplateURL are not "
+    "size-limited.",
+    "Not enforced: resource property values beyond the names above (CloudFormation's resource "
+    "schemas); cfn-lint checks those offline.",
+    "Not checked: that a hosted zone's name matches the node's DNS name, or that its "
+    "delegation works (no DNS is served).",
+)
+
+# rules of what AWS refuses, installed with the providers and listed after them
+RULES = (*CONSTRAINTS, *LIMITS)
 
 # moto keeps its state and our patches in module globals: one emulator per process at a time
 _RUNNING = threading.Lock()
@@ -61,10 +82,11 @@ class LocalAws:
     """An emulated AWS endpoint for `deploy --local`: moto plus the providers it lacks."""
 
     def __init__(self, *, disabled: Collection[str] = ()) -> None:
-        unknown = sorted(set(disabled) - set(PROVIDERS))
+        known = (*PROVIDERS, *(rule.name for rule in RULES))
+        unknown = sorted(set(disabled) - set(known))
         if unknown:
             raise EmulatorError(
-                f"unknown emulator provider(s) {', '.join(unknown)}; known: {', '.join(PROVIDERS)}"
+                f"unknown emulator provider(s) {', '.join(unknown)}; known: {', '.join(known)}"
             )
         self.disabled = frozenset(disabled)
         self.endpoint_url = ""
@@ -96,7 +118,7 @@ class LocalAws:
             )
             # a fresh context each start: invitations and clients of an earlier run are gone
             context = Context()
-            for provider in PROVIDER_LIST:
+            for provider in (*PROVIDER_LIST, *RULES):
                 if provider.name not in self.disabled:
                     for patch in provider.install(context):
                         stack.enter_context(patch)
@@ -132,16 +154,27 @@ class LocalAws:
     def prepare_account(
         self, account: str, region: str, hosted_zone_id: str, zone_name: str
     ) -> None:
-        """Create what a real account has before a deploy: the hosted zone with the given id."""
+        """Create what a real account has before a deploy: the hosted zone with the given id.
+
+        Once per (account, zone id): nodes sharing a zone share it. The zone is the user's own,
+        named as the spec names it; nothing else in the emulator makes zones.
+        """
         if self._stack is None:
             raise EmulatorError("start the emulator before preparing accounts")
         from moto.route53.models import route53_backends  # noqa: PLC0415
 
         backend = route53_backends[account]["aws"]
         zone_id = hosted_zone_id.removeprefix("/hostedzone/")
-        if zone_id in backend.zones:
-            return
         name = zone_name if zone_name.endswith(".") else f"{zone_name}."
+        if zone_id in backend.zones:
+            existing = backend.zones[zone_id].name
+            if existing.rstrip(".").lower() != name.rstrip(".").lower():
+                raise EmulatorError(
+                    f"hosted zone {zone_id} of account {account} is {existing.rstrip('.')}; "
+                    f"a zone has one name, not also {name.rstrip('.')}: give the nodes sharing "
+                    "it the same hosted_zone_name"
+                )
+            return
         zone = backend.create_hosted_zone(
             name, private_zone=False, caller_reference=f"tsm-infra-{zone_id}"
         )
@@ -151,5 +184,7 @@ class LocalAws:
         backend.zones[zone_id] = zone
 
     def emulated(self) -> list[str]:
-        """The general notes and one plain sentence per active provider, for the CLI."""
-        return [*NOTES, *(p.emulates for p in PROVIDER_LIST if p.name not in self.disabled)]
+        """For the CLI: the general notes, one plain sentence per active provider and rule of
+        what AWS refuses, then what the emulator does not enforce."""
+        active = [p.emulates for p in (*PROVIDER_LIST, *RULES) if p.name not in self.disabled]
+        return [*NOTES, *active, *ENFORCED_BY_MOTO, *NOT_ENFORCED]
