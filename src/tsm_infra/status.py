@@ -120,10 +120,29 @@ def _drift(found: _Deployed, name: str, info: StackInfo | None) -> str:
                 break
             found.ops.sleep(found.ops.poll_interval)
     except Exception as exc:
-        # the reason's first words are enough; an endpoint without drift detection answers
-        # with a page of HTML
-        return f"UNKNOWN (detection failed: {describe_error(exc)[:80]})"
+        return drift_unavailable(exc)
     return str(status.get("StackDriftStatus", "UNKNOWN"))
+
+
+DRIFT_DENIED = ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation")
+
+
+def drift_unavailable(exc: BaseException) -> str:
+    """One plain phrase for a drift detection that could not run, never the raw answer.
+
+    An endpoint without drift detection (the emulator) answers with a page of HTML; only the
+    error's code or type is named.
+    """
+    response = getattr(exc, "response", None)
+    code = str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""
+    if code in DRIFT_DENIED:
+        return (
+            f"not checked: access denied ({code}); drift detection needs "
+            "cloudformation:DetectStackDrift and read access to the stack's resources"
+        )
+    if code:
+        return f"not checked: drift detection failed ({code})"
+    return f"not checked: this endpoint does not run drift detection ({type(exc).__name__})"
 
 
 def cluster_status(

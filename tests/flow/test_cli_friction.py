@@ -14,6 +14,7 @@ import boto3
 import pytest
 
 from tests.flow.conftest import THREE_NODES, client, run_cli
+from tsm_infra.aws import Connector
 from tsm_infra.emulator import LocalAws
 from tsm_infra.rehearsal import prepare_accounts
 from tsm_infra.render import emulator_cli_hint
@@ -100,3 +101,43 @@ def test_the_emulator_cli_hint_acts_in_the_nodes_account_and_region(
         )
         assert ran.returncode == 0, ran.stderr
         assert json.loads(ran.stdout)["Account"] == node.account
+
+
+def test_a_declined_update_leaves_no_change_set(cluster: Cluster) -> None:
+    from tsm_infra.deploy import Options, Runner
+    from tsm_infra.plan import build_plan
+    from tsm_infra.templates import TEMPLATE_FILES, template_body, template_interface
+
+    def changed_kms(kind: str) -> str:
+        body = json.loads(template_body(kind))
+        if kind == "kms":  # one more output: an update of every KMS stack
+            body["Outputs"]["Rehearsed"] = {"Value": "yes"}
+        return json.dumps(body, separators=(",", ":"))
+
+    plan = build_plan(cluster, {kind: template_interface(kind) for kind in TEMPLATE_FILES})
+    with LocalAws() as aws:
+        prepare_accounts(aws, cluster.nodes)
+        connector = Connector(endpoint_url=aws.endpoint_url)
+        first = Runner(cluster, connector, options=Options(poll_interval=0.01)).deploy(plan)
+        assert first.ok, first.to_dict()
+        declined = Runner(
+            cluster,
+            connector,
+            prompt=lambda question, details: False,
+            options=Options(poll_interval=0.01),
+            template_body=changed_kms,
+        ).deploy(plan)
+        assert [o.result for o in declined.outcomes] == ["declined"] * 3, declined.outcomes[
+            0
+        ].reason
+        for node in cluster.nodes:
+            cfn = client(aws, node, "cloudformation")
+            name = f"tsm-{cluster.name}-node{node.index}-kms"
+            left = cfn.list_change_sets(StackName=name)["Summaries"]
+            # the executed create stays listed, as in AWS; the declined one is gone
+            assert [
+                c["ExecutionStatus"] for c in left if c["ExecutionStatus"] != "EXECUTE_COMPLETE"
+            ] == []
+            stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
+            assert stack["StackStatus"] == "CREATE_COMPLETE"
+            assert "Rehearsed" not in {o["OutputKey"] for o in stack.get("Outputs", [])}

@@ -9,7 +9,7 @@ import pytest
 from botocore.stub import Stubber
 
 from tsm_infra.stacks import StackInfo, StackOps
-from tsm_infra.status import _Deployed, _drift
+from tsm_infra.status import _Deployed, _drift, drift_unavailable
 
 
 def _found(cfn: Any) -> _Deployed:
@@ -46,5 +46,14 @@ def test_a_detection_that_cannot_run_is_unknown() -> None:
         stub.add_client_error("detect_stack_drift", "AccessDenied", "not allowed")
         info = StackInfo("s", "CREATE_COMPLETE", "", {}, "arn:s")
         assert _drift(_found(cfn), "s", info) == (
-            "UNKNOWN (detection failed: AccessDenied: not allowed)"
+            "not checked: access denied (AccessDenied); drift detection needs "
+            "cloudformation:DetectStackDrift and read access to the stack's resources"
         )
+
+
+def test_a_detection_the_endpoint_does_not_run_is_named_plainly() -> None:
+    from botocore.parsers import ResponseParserError
+
+    raw = "Unable to parse response, invalid XML received: b'<!doctype html>...'"
+    text = drift_unavailable(ResponseParserError(raw))
+    assert text == ("not checked: this endpoint does not run drift detection (ResponseParserError)")
