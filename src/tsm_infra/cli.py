@@ -148,8 +148,10 @@ def _prompt(yes: bool, output: str = "text", view: Any = None) -> Any:
 
 
 def _connector(endpoint_url: str | None) -> Any:
-    from tsm_infra.aws import Connector  # noqa: PLC0415
+    from tsm_infra.aws import Connector, check_endpoint  # noqa: PLC0415
 
+    if endpoint_url:
+        check_endpoint(endpoint_url)  # a dead endpoint fails in seconds, exit 2
     return Connector(endpoint_url=endpoint_url)
 
 
@@ -189,6 +191,9 @@ output_option = click.option(
     help="With --local: where each node's rendered config.toml goes.",
 )
 @click.option(
+    "--verbose", is_flag=True, help="With --local: list everything the emulator emulates."
+)
+@click.option(
     "--no-preflight",
     is_flag=True,
     help="Skip the account checks of `tsm-infra preflight` (only when one is wrong for you).",
@@ -203,6 +208,7 @@ def deploy(
     local: bool,
     then_destroy: bool,
     configs_dir: str,
+    verbose: bool,
     no_preflight: bool,
     endpoint_url: str | None,
     output: str,
@@ -218,6 +224,12 @@ def deploy(
     _warn(cluster.warnings())
     if then_destroy and not local:
         raise BadInputError("--then-destroy goes with --local only; use `tsm-infra destroy`")
+    if not local and not yes and not sys.stdin.isatty():
+        # asked only after the change sets exist, this would leave stacks in REVIEW_IN_PROGRESS
+        raise BadInputError(
+            "no terminal to confirm the change sets on, and nothing was created: run it "
+            "interactively to review them, or pass --yes"
+        )
     if local:
         if endpoint_url:
             raise BadInputError("--local starts its own emulator; leave out --endpoint-url")
@@ -231,7 +243,7 @@ def deploy(
         if output == "json":
             _emit_json(rehearsal.to_dict())
         else:
-            click.echo(rehearsal_text(rehearsal, spec))
+            click.echo(rehearsal_text(rehearsal, spec, verbose=verbose))
         if not rehearsal.ok:
             sys.exit(EXIT_FAILED)
         return
@@ -405,9 +417,9 @@ def emulator(spec: str | None) -> None:
     """
     import time  # noqa: PLC0415
 
-    from tsm_infra.aws import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY  # noqa: PLC0415
     from tsm_infra.emulator import LocalAws  # noqa: PLC0415
     from tsm_infra.rehearsal import prepare_accounts  # noqa: PLC0415
+    from tsm_infra.render import emulator_cli_hint  # noqa: PLC0415
     from tsm_infra.spec import load_spec  # noqa: PLC0415
 
     cluster = load_spec(spec) if spec else None
@@ -421,11 +433,10 @@ def emulator(spec: str | None) -> None:
             "\nPoint tsm-infra at it:\n"
             f"  tsm-infra deploy {target} --endpoint-url {aws.endpoint_url} --yes\n"
             f"  tsm-infra status {target} --endpoint-url {aws.endpoint_url}\n"
-            "and the AWS CLI (as account 123456789012 unless you assume a role in another):\n"
-            f"  AWS_ACCESS_KEY_ID={LOCAL_ACCESS_KEY} AWS_SECRET_ACCESS_KEY={LOCAL_SECRET_KEY} "
-            f"aws --endpoint-url {aws.endpoint_url} cloudformation list-stacks\n"
-            "Ctrl-C stops it."
         )
+        for line in emulator_cli_hint(aws.endpoint_url, cluster.nodes if cluster else ()):
+            click.echo(line)
+        click.echo("Ctrl-C stops it.")
         try:
             while True:
                 time.sleep(3600)
