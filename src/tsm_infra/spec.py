@@ -538,10 +538,16 @@ class _Reader:
                 )
             )
         elif report:
+            got = _show(key) if key is not None else "a collection"
+            if isinstance(key, bool | int | float) and getattr(key_node, "style", "") is None:
+                got = (
+                    f"{key_node.value} unquoted, which YAML reads as {str(key).lower()}; "
+                    f'quote it: "{key_node.value}"'
+                )
             self.problems.append(
                 Problem(
                     format_path(path),
-                    f"keys must be names, got {_show(key) if key is not None else 'a collection'}",
+                    f"keys must be names, got {got}",
                     key_node.start_mark.line + 1,
                 )
             )

@@ -286,6 +286,12 @@ BAD: list[tuple[str, list[tuple[str, str]], str]] = [
         'true; quote it: "on"',
     ),
     (
+        "key-read-as-boolean",
+        [(ROLE, ROLE + "  on: true\n")],
+        "s.yaml:10 defaults: keys must be names, got on unquoted, which YAML reads as true; quote "
+        'it: "on"',
+    ),
+    (
         "region-in-capitals",
         [("region: eu-west-1", "region: EU-WEST-1")],
         "s.yaml:7 defaults.region: unknown region 'EU-WEST-1'; did you mean 'eu-west-1'?",
