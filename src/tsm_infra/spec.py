@@ -539,7 +539,8 @@ class _Reader:
             )
         elif report:
             got = _show(key) if key is not None else "a collection"
-            if isinstance(key, bool | int | float) and getattr(key_node, "style", "") is None:
+            plain = getattr(key_node, "style", "") is None
+            if plain and isinstance(key, bool | int | float) and key_node.value != str(key):
                 got = (
                     f"{key_node.value} unquoted, which YAML reads as {str(key).lower()}; "
                     f'quote it: "{key_node.value}"'
