@@ -175,6 +175,7 @@ OWN_KMS_OUTPUTS = (
     "SdkApiKeysSecretArn",
     "ManagementApiKeySecretArn",
     "EncryptorMasterPasswordSecretArn",
+    "DatabasePasswordSecretArn",
     "PublicParametersPath",
     "EgressAllocationIds",
 )

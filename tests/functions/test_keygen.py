@@ -519,7 +519,7 @@ def test_client_request_tokens_are_deterministic(node: Node) -> None:
     }
     assert second == first
     versions = [next(iter(stages)) for stages in first.values()]
-    assert len(set(versions)) == 4
+    assert len(set(versions)) == len(keygen.SECRET_PROPERTIES)
     assert all(uuid.UUID(version) for version in versions)
 
 
@@ -737,6 +737,34 @@ def test_update_refuses_to_replace_a_missing_master_password(
     assert "has no generated value on Update" in body["Reason"]
     assert "restore the node's password" in body["Reason"]
     assert node.puts == []
+
+
+def test_database_password_is_generated_and_never_rotated(
+    created: tuple[Node, dict[str, Any]],
+) -> None:
+    node, first = created
+    password = node.value(keygen.DATABASE)
+    assert password and re.fullmatch(r"[A-Za-z0-9_-]{43}", password)  # 32 random bytes
+    assert first["Data"]["DatabasePasswordSecretArn"] == node.arns[keygen.DATABASE]
+    refused = node.props(RotationToken="database-password=1")
+    body = node.run(node.event("Update", refused, node.props()))
+    assert body["Status"] == "FAILED"
+    assert "database-password cannot be rotated (the running node would lose" in body["Reason"]
+    assert node.value(keygen.DATABASE) == password
+
+
+def test_update_generates_a_database_password_the_stack_did_not_have(
+    created: tuple[Node, dict[str, Any]],
+) -> None:
+    # a KMS stack deployed before the secret existed gets it on its next update
+    node, _ = created
+    empty = node.clients.secretsmanager.create_secret(Name="tsm/node-1/db", KmsKeyId=node.kms_key)
+    new = node.props(DatabasePasswordSecretArn=empty["ARN"])
+    body = node.run(node.event("Update", new, node.props()))
+    assert body["Status"] == "SUCCESS", body["Reason"]
+    assert "database-password generated" in body["Reason"]
+    got = node.clients.secretsmanager.get_secret_value(SecretId=empty["ARN"])["SecretString"]
+    assert re.fullmatch(r"[A-Za-z0-9_-]{43}", got)
 
 
 # --- Delete and failures -------------------------------------------------------------------------

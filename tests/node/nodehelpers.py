@@ -23,8 +23,10 @@ REGIONS = ("eu-west-1", "eu-central-1", "us-east-1")
 ACCOUNTS = ("111111111111", "222222222222", "333333333333")
 DER = serialization.Encoding.DER
 # Characters that must be percent-encoded in a URL's userinfo, and a space.
+# The TSM's own role (its password from the KMS stack) and the RDS-managed master user.
 DB_PASSWORD = "p@ss:w/rd?#%2F x"
-DB_USER = "tsm_admin"
+DB_USER = "tsm_node"
+DB_MASTER_USER, DB_MASTER_PASSWORD = "tsm", "rds-rotated-master-Pa55"
 ECR_TOKEN = "ecr-token-eyJwYXlsb2FkIjoi"
 REGISTRY_USER, REGISTRY_PASSWORD = "robot$acme", "registry-pa55word"
 VENDOR_API_KEY, VENDOR_API_KEY_HASH = "apikey0", "IntV2sEZRwwd2F+UkDLC7zmFhwvpxAwb0eQKwdEnSZU="
@@ -122,6 +124,7 @@ def settings_data(index: int, layout: str = "mpc-tcp", nodes: int = 3) -> dict[s
             "host": f"db{index}.xyz.{REGIONS[index]}.rds.amazonaws.com",
             "port": 5432,
             "name": "tsm",
+            "user": DB_USER,
         },
         "ports": {"sdk": 8080, "mpc": 9000, "management": 14401},
         "container_log_group": f"/tsm/{CLUSTER}/node{index}/tsm-node",
@@ -138,7 +141,10 @@ def aws_values(index: int, data: dict[str, Any] | None = None) -> dict[str, str]
         secrets["sdk_api_keys"]: _json(sdk_api_keys(index)),
         secrets["management_api_key"]: management_api_key(index),
         secrets["encryptor_master_password"]: master_password(index),
-        secrets["database"]: _json({"username": DB_USER, "password": DB_PASSWORD}),
+        secrets["database_password"]: DB_PASSWORD,
+        secrets["database_master"]: _json(
+            {"username": DB_MASTER_USER, "password": DB_MASTER_PASSWORD}
+        ),
         parameters["sdk_api_key_hashes"]: _json(
             {app: sha256_b64(key) for app, key in sdk_api_keys(index).items()}
         ),
@@ -157,6 +163,7 @@ def secret_values(index: int) -> list[str]:
         management_api_key(index),
         master_password(index),
         DB_PASSWORD,
+        DB_MASTER_PASSWORD,
         ECR_TOKEN,
         REGISTRY_PASSWORD,
     ]
@@ -166,7 +173,7 @@ def fetched(index: int, **changes: str) -> tsm_node.Fetched:
     """The Fetched values of node `index`, with some raw strings replaced."""
     data = settings_data(index)
     values = aws_values(index, data)
-    raw = {key: values[ref] for key, ref in data["secrets"].items()}
+    raw = {key: values[data["secrets"][key]] for key in tsm_node.FETCHED_SECRETS}
     raw.update({key: values[ref] for key, ref in data["parameters"].items()})
     raw.update(changes)
     keys = {i: spki_b64(i) for i in range(3) if i != index}
@@ -209,6 +216,20 @@ class FakeRunner:
     def argvs(self) -> list[list[str]]:
         """The commands run, without their stdin."""
         return [argv for argv, _ in self.calls]
+
+
+@dataclass
+class FakePsql:
+    """Records what the database step sends to psql: argv, SQL and the master password."""
+
+    calls: list[tuple[list[str], str, str]] = field(default_factory=list)
+    fail: str = ""
+
+    def __call__(self, argv: Sequence[str], sql: str, password: str) -> str:
+        self.calls.append((list(argv), sql, password))
+        if self.fail:
+            raise tsm_node.NodeError(self.fail)
+        return ""
 
 
 def deep_update(data: dict[str, Any], path: str, value: Any) -> dict[str, Any]:

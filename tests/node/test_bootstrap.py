@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ class Node:
     root: Path
     settings: Path
     runner: h.FakeRunner
+    psql: h.FakePsql = field(default_factory=h.FakePsql)
 
     @property
     def config(self) -> Path:
@@ -47,10 +48,10 @@ class Node:
         return self.root / "run/tsm/node.env"
 
     def configure(self) -> None:
-        tsm_node.configure(str(self.settings), str(self.root), self.runner)
+        tsm_node.configure(str(self.settings), str(self.root), self.runner, self.psql)
 
     def main(self, command: str) -> int:
-        return tsm_node.main([command, str(self.settings)], self.runner, str(self.root))
+        return tsm_node.main([command, str(self.settings)], self.runner, str(self.root), self.psql)
 
 
 def make_node(root: Path, data: dict[str, Any] | None = None, index: int = 0) -> Node:
@@ -94,11 +95,14 @@ def test_configure_writes_the_files_with_exact_commands(
 ) -> None:
     node.configure()
     data = h.settings_data(0)
+    fetched = [data["secrets"][key] for key in tsm_node.FETCHED_SECRETS]
     assert node.runner.argvs == [
-        *(read_aws("secretsmanager", arn, "eu-west-1") for arn in data["secrets"].values()),
+        *(read_aws("secretsmanager", arn, "eu-west-1") for arn in fetched),
         *(read_aws("ssm", name, "eu-west-1") for name in data["parameters"].values()),
         read_aws("ssm", h.public_key_arn(1), "eu-central-1"),
         read_aws("ssm", h.public_key_arn(2), "us-east-1"),
+        # the master secret, read at every configure (RDS rotates it), for the database step
+        read_aws("secretsmanager", data["secrets"]["database_master"], "eu-west-1"),
     ]
     assert all(stdin is None for _, stdin in node.runner.calls)
     for argv in node.runner.argvs:
@@ -112,6 +116,7 @@ def test_configure_writes_the_files_with_exact_commands(
     assert_no_secret(out + err)
     assert out.splitlines() == [
         "tsm-node: node 0: reading secrets and parameters",
+        "tsm-node: database role tsm_node is set up",
         "tsm-node: wrote /etc/tsm/config.toml and /run/tsm/node.env",
         "tsm-node: no registry login needed",
     ]
@@ -436,7 +441,7 @@ def test_bootstrap_ends_a_configure_that_overruns(
         time.sleep(5)
         return ""
 
-    assert tsm_node.main(["bootstrap", str(node.settings)], slow, str(node.root)) == 1
+    assert tsm_node.main(["bootstrap", str(node.settings)], slow, str(node.root), node.psql) == 1
     err = capsys.readouterr().err
     assert err.startswith("tsm-node: reading secret p2p_key (")  # says where it was stuck
     assert err.endswith(": bootstrap did not finish within 0.2 s\n")
@@ -457,13 +462,15 @@ def test_main_bootstrap(
     assert_no_secret(out, 1)
     assert out.splitlines() == [
         "tsm-node: node 1: reading secrets and parameters",
+        "tsm-node: database role tsm_node is set up",
         "tsm-node: wrote /etc/tsm/config.toml and /run/tsm/node.env",
         "tsm-node: no registry login needed",
         "tsm-node: enabled and started tsm-node-config.service and tsm-node.service",
         f"tsm-node: waiting up to 900 s for /ping on port {ping_server.port}",
         "tsm-node: bootstrap done",
     ]
-    assert [argv[0] for argv in node.runner.argvs] == ["aws"] * 9 + ["systemctl"] * 2
+    assert [argv[0] for argv in node.runner.argvs] == ["aws"] * 10 + ["systemctl"] * 2
+    assert len(node.psql.calls) == 1
     assert mode(node.env) == 0o600
     assert (node.root / "etc/systemd/system/tsm-node.service").is_file()
 
@@ -517,7 +524,7 @@ def test_main_withholds_details_of_unexpected_errors(
     def leaky(argv: Any, stdin: str | None = None) -> str:
         raise ValueError(f"cannot parse {h.master_password(0)}")
 
-    assert tsm_node.main(["configure", str(node.settings)], leaky, str(node.root)) == 1
+    assert tsm_node.main(["configure", str(node.settings)], leaky, str(node.root), node.psql) == 1
     assert capsys.readouterr().err == "tsm-node: unexpected ValueError (details withheld)\n"
 
 
@@ -584,7 +591,9 @@ def runner(argv, stdin=None):
         if argv[0] == "aws" else ""
 root = sys.argv[1]
 settings = root + "/etc/tsm/node.json"
-codes = [tsm_node.main([c, settings], runner, root) for c in ("configure", "install")]
+def psql(argv, sql, password):
+    return ""
+codes = [tsm_node.main([c, settings], runner, root, psql) for c in ("configure", "install")]
 try:
     tsm_node.wait_ready(1, 0.05, 0.01)  # nothing listens on port 1
 except tsm_node.NodeError as err:

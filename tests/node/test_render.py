@@ -135,7 +135,8 @@ def test_env_file_holds_the_secrets_and_the_dsn() -> None:
     assert env == {
         "TSM_PLAYER_PRIVATE_KEY": h.sec1_b64(0),
         "TSM_DATABASE_DSN": (
-            "postgres://tsm_admin:p%40ss%3Aw%2Frd%3F%23%252F%20x"
+            # the TSM's own role, never the master user that RDS rotates
+            "postgres://tsm_node:p%40ss%3Aw%2Frd%3F%23%252F%20x"
             "@db0.xyz.eu-west-1.rds.amazonaws.com:5432/tsm"
             "?sslmode=verify-full&sslrootcert=/config/rds-ca.pem"
         ),
@@ -173,7 +174,10 @@ def test_repr_hides_secret_values() -> None:
 # --- settings errors: one message per kind
 
 SETTINGS_ERRORS = [
-    ("secrets.database", ..., "settings: secrets.database is missing"),
+    ("secrets.database_master", ..., "settings: secrets.database_master is missing"),
+    ("secrets.database_password", ..., "settings: secrets.database_password is missing"),
+    ("database.user", "TSM-node", "settings: database.user 'TSM-node' does not match"),
+    ("database.name", 'tsm"; --', "settings: database.name 'tsm\"; --' does not match"),
     ("cluster", "", "settings: cluster must be a non-empty string"),
     ("index", -1, "settings: index must be an integer from 0 to 999, not -1"),
     ("index", True, "settings: index must be an integer from 0 to 999, not True"),
@@ -300,8 +304,7 @@ FETCHED_ERRORS = [
     ),
     ("encryptor_master_password", 'a"b', "env file: TSM_ENCRYPTOR_MASTER_PASSWORD holds a quote"),
     ("encryptor_master_password", "a\\b", "env file: TSM_ENCRYPTOR_MASTER_PASSWORD holds a quote"),
-    ("database", '{"username": "u"}', 'secret database must hold a non-empty "username" and'),
-    ("database", "postgres://u:p@h/db", "secret database is not a non-empty JSON object"),
+    ("database_password", "", "secret database_password is empty"),
 ]
 
 
@@ -333,7 +336,7 @@ def test_bad_peer_public_key_is_named(key: str, message: str) -> None:
     settings = tsm_node.parse_settings(h.settings_data(0))
     good = h.fetched(0)
     fetched = tsm_node.Fetched(
-        **{f: getattr(good, f) for f in (*tsm_node.SECRET_KEYS, *tsm_node.PARAMETER_KEYS)},
+        **{f: getattr(good, f) for f in (*tsm_node.FETCHED_SECRETS, *tsm_node.PARAMETER_KEYS)},
         peer_public_keys={1: key, 2: h.spki_b64(2)},
     )
     with pytest.raises(NodeError) as caught:

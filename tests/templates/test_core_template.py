@@ -310,14 +310,15 @@ def test_boot_writes_the_settings_the_node_module_reads(resources: dict[str, Any
     text, variables = files["/etc/tsm/node.json"]["content"]["Fn::Sub"]
     sample = re.sub(r"\$\{[A-Za-z0-9:.]+\}", "0", text)
     settings = json.loads(sample)
+    named = json.loads(re.sub(r'(?<!")(\$\{[A-Za-z0-9:.]+\})', "0", text))
     assert set(settings) >= {"cluster", "index", "secrets", "peers", "database", "ports", "layout"}
-    assert set(settings["secrets"]) == {
-        "p2p_key",
-        "sdk_api_keys",
-        "management_api_key",
-        "encryptor_master_password",
-        "database",
-    }
+    from tsm_infra.node.tsm_node import SECRET_KEYS
+
+    assert set(settings["secrets"]) == set(SECRET_KEYS)
+    # the TSM connects as its own role; the master secret is only for the database step
+    assert named["secrets"]["database_password"] == "${DatabasePasswordSecretArn}"
+    assert named["database"]["user"] == "tsm_node"
+    assert named["secrets"]["database_master"] == "${DatabaseSecret}"
     assert variables["DatabaseSecret"] == {"Fn::GetAtt": ["Database", "MasterUserSecret.SecretArn"]}
     # secret values never pass through the template: only ARNs and names
     assert "resolve:secretsmanager" not in json.dumps(resources)

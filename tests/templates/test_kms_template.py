@@ -26,6 +26,7 @@ SECRETS = (
     "SdkApiKeysSecret",
     "ManagementApiKeySecret",
     "EncryptorMasterPasswordSecret",
+    "DatabasePasswordSecret",
 )
 INLINE_BODY_LIMIT = 51_200
 
@@ -335,3 +336,10 @@ def test_every_checkov_suppression_suppresses_something(template: dict[str, Any]
     used = {(c["resource"].split(".")[-1], c["check_id"]) for c in report["skipped_checks"]}
     declared = {(name, check) for name, check, _ in _checkov_skips(template)}
     assert declared == used
+
+
+def test_the_key_generation_answers_within_minutes(template: dict[str, Any]) -> None:
+    # not the default hour when the function dies without answering; above its own Timeout
+    secrets = template["Resources"]["NodeSecrets"]["Properties"]
+    function = template["Resources"]["KeygenFunction"]["Properties"]
+    assert function["Timeout"] < secrets["ServiceTimeout"] <= 600

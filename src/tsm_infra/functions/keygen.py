@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import http.client
 import importlib
 import itertools
 import json
@@ -25,24 +26,37 @@ from typing import Any
 LOG = logging.getLogger("tsm.keygen")
 LOG.setLevel(logging.INFO)
 
-# Answer FAILED this long before Lambda kills the function, so that the stack never hangs.
-TIMEOUT_MARGIN_SECONDS = 10.0
-SEND_TIMEOUT_SECONDS = 5.0
+# The response PUT is tried this often, waiting SEND_BACKOFF_SECONDS * 2**n between tries.
+SEND_ATTEMPTS, SEND_BACKOFF_SECONDS, SEND_TIMEOUT_SECONDS = 4, 1.0, 5.0
+SEND_WORST_SECONDS = SEND_ATTEMPTS * SEND_TIMEOUT_SECONDS + SEND_BACKOFF_SECONDS * (
+    2 ** (SEND_ATTEMPTS - 1) - 1
+)
+# Answer FAILED this long before Lambda kills the function, so that the stack never hangs:
+# room for every try of the response PUT.
+TIMEOUT_MARGIN_SECONDS = SEND_WORST_SECONDS + 3.0
 RESPONSE_LIMIT_BYTES = 4096
 API_KEY_BYTES, MASTER_PASSWORD_BYTES = 32, 48
 DEFAULT_KEY_SPEC = "ECC_NIST_P256"
-P2P, SDK, MGMT, MASTER = (
+P2P, SDK, MGMT, MASTER, DATABASE = (
     "p2p-key",
     "sdk-api-keys",
     "management-api-key",
     "encryptor-master-password",
+    "database-password",
 )
 ROTATABLE = (P2P, SDK, MGMT)
+# The node sets its database role's password from the secret at every boot, so a lost one is
+# simply generated again; it is never rotated under a running node.
+NEVER_ROTATED = {
+    MASTER: "the stored key shares would become unreadable",
+    DATABASE: "the running node would lose its database connection",
+}
 SECRET_PROPERTIES = {
     P2P: "P2PKeySecretArn",
     SDK: "SdkApiKeysSecretArn",
     MGMT: "ManagementApiKeySecretArn",
     MASTER: "EncryptorMasterPasswordSecretArn",
+    DATABASE: "DatabasePasswordSecretArn",
 }
 # Staging label on every version this function writes. Only a current version that carries it
 # counts as generated: a value CloudFormation or a person put there first is not trusted.
@@ -197,8 +211,8 @@ def parse_rotation_token(value: object, strict: bool = True) -> dict[str, str]:
         problem = ""
         if not item or not token or item in tokens:
             problem = f"RotationToken entry {entry.strip()[:80]!r} is not a new item=token pair"
-        elif item == MASTER:
-            problem = f"{MASTER} cannot be rotated (the stored key shares would become unreadable)"
+        elif item in NEVER_ROTATED:
+            problem = f"{item} cannot be rotated ({NEVER_ROTATED[item]})"
         elif item not in ROTATABLE:
             problem = f"unknown RotationToken item {item[:80]!r}; valid: {', '.join(ROTATABLE)}"
         if not problem:
@@ -360,7 +374,7 @@ def _process(event: Mapping[str, Any], run: _Run) -> tuple[dict[str, str], str]:
         raise KeygenError(f"secret {SDK} is not a JSON object of app id to key; rotate {SDK}")
 
     values, actions = dict(kept), dict.fromkeys(SECRET_PROPERTIES, "kept")
-    for item in (P2P, MGMT, MASTER):
+    for item in (P2P, MGMT, MASTER, DATABASE):
         if item not in kept:
             size = MASTER_PASSWORD_BYTES if item == MASTER else API_KEY_BYTES
             new = run.key_pair(cfg.kms_key, cfg.key_spec) if item == P2P else run.random(item, size)
@@ -384,15 +398,31 @@ def _process(event: Mapping[str, Any], run: _Run) -> tuple[dict[str, str], str]:
     return data, "; ".join(f"{item} {action}" for item, action in actions.items())
 
 
-def put_response(url: str, body: bytes) -> None:
-    """PUT a response body to CloudFormation's presigned ResponseURL."""
+def put_response(
+    url: str,
+    body: bytes,
+    sleep: Callable[[float], None] = time.sleep,
+    attempts: int = SEND_ATTEMPTS,
+) -> None:
+    """PUT a response body to CloudFormation's presigned ResponseURL, retrying with backoff."""
     if not url.startswith(("https://", "http://")):
         raise ValueError("ResponseURL is not an http(s) URL")
     # The presigned URL is signed for an empty Content-Type.
     headers = {"Content-Type": "", "Content-Length": str(len(body))}
-    request = urllib.request.Request(url, body, headers, method="PUT")  # noqa: S310
-    with urllib.request.urlopen(request, timeout=SEND_TIMEOUT_SECONDS) as response:  # noqa: S310
-        response.read()
+    for attempt in range(attempts):
+        request = urllib.request.Request(url, body, headers, method="PUT")  # noqa: S310
+        try:
+            with urllib.request.urlopen(  # noqa: S310
+                request, timeout=SEND_TIMEOUT_SECONDS
+            ) as response:
+                response.read()
+            return
+        except (OSError, http.client.HTTPException) as exc:  # URLError and HTTPError included
+            if attempt + 1 == attempts:
+                raise
+            where = url.split("?", 1)[0]  # the query string is a presigned credential
+            LOG.warning("PUT to %s failed (%s); trying again", where, type(exc).__name__)
+            sleep(SEND_BACKOFF_SECONDS * 2**attempt)
 
 
 class Responder:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import http.client
 import json
 import os
@@ -47,13 +48,16 @@ PING_INTERVAL_SECONDS = 5.0
 ENV_PRIVATE_KEY = "TSM_PLAYER_PRIVATE_KEY"
 ENV_DSN = "TSM_DATABASE_DSN"
 ENV_MASTER_PASSWORD = "TSM_ENCRYPTOR_MASTER_PASSWORD"  # noqa: S105 - a name, not a value
-SECRET_KEYS = (
+# What render needs; the RDS-managed master secret is read only by the database step.
+FETCHED_SECRETS = (
     "p2p_key",
     "sdk_api_keys",
     "management_api_key",
     "encryptor_master_password",
-    "database",
+    "database_password",
 )
+SECRET_KEYS = (*FETCHED_SECRETS, "database_master")
+SCRAM_ITERATIONS = 4096  # PostgreSQL's default scram_iterations
 PARAMETER_KEYS = ("sdk_api_key_hashes", "management_api_key_hash")
 ADDRESS_SCHEMES = ("tcp", "tcps", "ws", "wss")
 MANAGEMENT_PERMISSIONS = ("HEALTH", "TSMINFO", "METRICS")
@@ -70,6 +74,7 @@ _LOG_GROUP = re.compile(r"[A-Za-z0-9_./#-]{1,512}")
 _CLUSTER = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _UNIT_PATH = re.compile(r"/[A-Za-z0-9._/-]+")
 _APP_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+_DB_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")  # unquoted-safe PostgreSQL identifiers
 _ECR = re.compile(r"\d{12}\.dkr\.ecr(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?")
 _STALE = "the KMS stack's parameters are stale: update the KMS stack, then reboot this node"
 
@@ -139,6 +144,7 @@ class Settings:
     db_host: str
     db_port: int
     db_name: str
+    db_user: str  # the TSM's own role, created by the database step
     sdk_port: int
     mpc_port: int
     management_port: int
@@ -154,7 +160,7 @@ class Fetched:
     sdk_api_keys: str = field(repr=False)
     management_api_key: str = field(repr=False)
     encryptor_master_password: str = field(repr=False)
-    database: str = field(repr=False)
+    database_password: str = field(repr=False)
     sdk_api_key_hashes: str
     management_api_key_hash: str
     peer_public_keys: dict[int, str]  # peer index -> base64 SubjectPublicKeyInfo
@@ -279,7 +285,8 @@ def parse_settings(data: Any) -> Settings:
         peers=_parse_peers(data, index, region),
         db_host=_text(data, "database.host", _HOST),
         db_port=_number(data, "database.port", 1, 65535),
-        db_name=_text(data, "database.name"),
+        db_name=_text(data, "database.name", _DB_NAME),
+        db_user=_text(data, "database.user", _DB_NAME),
         sdk_port=ports["sdk"],
         mpc_port=ports["mpc"],
         management_port=ports["management"],
@@ -441,12 +448,14 @@ def render(settings: Settings, fetched: Fetched) -> Rendered:
     _check_hash(management_hash, fetched.management_api_key, "parameter management_api_key_hash")
     if not fetched.encryptor_master_password:
         raise NodeError("secret encryptor_master_password is empty")
+    if not fetched.database_password:
+        raise NodeError("secret database_password is empty")
     for peer in settings.peers:
         what = f"public key of peer {peer.index} ({peer.public_key_parameter})"
         _check_public_key(fetched.peer_public_keys.get(peer.index, ""), what)
     env = {
         ENV_PRIVATE_KEY: fetched.p2p_key,
-        ENV_DSN: database_dsn(settings, *_credentials(fetched.database, "secret database")),
+        ENV_DSN: database_dsn(settings, settings.db_user, fetched.database_password),
         ENV_MASTER_PASSWORD: fetched.encryptor_master_password,
     }
     for name, value in env.items():
@@ -534,7 +543,8 @@ def read_value(runner: Runner, service: str, ref: str, settings: Settings, what:
 def fetch(settings: Settings, runner: Runner) -> Fetched:
     """This node's secrets and parameters and its peers' public keys, read through `aws`."""
     found = {}
-    for key, ref in settings.secrets.items():
+    for key in FETCHED_SECRETS:
+        ref = settings.secrets[key]
         found[key] = read_value(runner, "secretsmanager", ref, settings, f"secret {key}")
     for key, ref in settings.parameters.items():
         found[key] = read_value(runner, "ssm", ref, settings, f"parameter {key}")
@@ -566,6 +576,80 @@ def registry_login(settings: Settings, runner: Runner) -> str:
     return host
 
 
+# --- the TSM's own database role
+
+# Runs psql: argv (no secret), SQL on stdin, the master password for PGPASSWORD only.
+Psql = Callable[[Sequence[str], str, str], str]
+
+
+def scram_verifier(password: str, salt: bytes, iterations: int = SCRAM_ITERATIONS) -> str:
+    """PostgreSQL's SCRAM-SHA-256 verifier of `password`, computed here (RFC 5802/7677)."""
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    client_key = hmac.new(salted, b"Client Key", "sha256").digest()
+    server_key = hmac.new(salted, b"Server Key", "sha256").digest()
+    b64 = base64.b64encode
+    stored = b64(hashlib.sha256(client_key).digest()).decode()
+    return f"SCRAM-SHA-256${iterations}:{b64(salt).decode()}${stored}:{b64(server_key).decode()}"
+
+
+def role_sql(settings: Settings, verifier: str) -> str:
+    """Create the TSM's role if missing, (re)set its password verifier, grant what it needs."""
+    role, database = settings.db_user, settings.db_name  # identifiers checked by _DB_NAME
+    return (
+        "DO $$BEGIN\n"
+        f"  IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = '{role}') THEN\n"
+        f'    CREATE ROLE "{role}" LOGIN;\n'
+        "  END IF;\nEND$$;\n"
+        f"ALTER ROLE \"{role}\" WITH LOGIN PASSWORD '{verifier}';\n"
+        f'GRANT CONNECT, TEMPORARY ON DATABASE "{database}" TO "{role}";\n'
+        # PostgreSQL 15 and later no longer grant CREATE on schema public to everyone
+        f'GRANT USAGE, CREATE ON SCHEMA public TO "{role}";\n'
+    )
+
+
+def _conninfo(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def run_psql(argv: Sequence[str], sql: str, password: str) -> str:
+    """The real Psql: the password only in the child's PGPASSWORD, the SQL on its stdin."""
+    env = {**os.environ, "PGPASSWORD": password, "PGCONNECT_TIMEOUT": "10"}
+    try:
+        done = subprocess.run(  # noqa: S603 - argv built from validated settings, no shell
+            argv, input=sql, capture_output=True, text=True, timeout=120, env=env, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as err:
+        raise NodeError(f"`{argv[0]}` could not run: {type(err).__name__}") from None
+    if done.returncode:
+        last = (done.stderr.strip().splitlines() or ["no error output"])[-1][:300]
+        if "SCRAM-SHA-256$" in last or password in last:
+            last = "(details withheld)"
+        raise NodeError(f"`psql` failed ({done.returncode}): {last}")
+    return done.stdout
+
+
+def ensure_database_role(
+    settings: Settings, password: str, runner: Runner, psql: Psql, ca_file: Path
+) -> None:
+    """Connect as the RDS-managed master user (read now: RDS rotates it) and set up the role."""
+    what = "secret database_master"
+    raw = read_value(runner, "secretsmanager", settings.secrets["database_master"], settings, what)
+    master_user, master_password = _credentials(raw, what)
+    conninfo = " ".join(
+        f"{key}={_conninfo(value)}"
+        for key, value in (
+            ("host", settings.db_host),
+            ("port", str(settings.db_port)),
+            ("dbname", settings.db_name),
+            ("user", master_user),
+            ("sslmode", "verify-full"),
+            ("sslrootcert", str(ca_file)),
+        )
+    )
+    argv = ["psql", "--no-psqlrc", "--quiet", "--set", "ON_ERROR_STOP=1", "--dbname", conninfo]
+    psql(argv, role_sql(settings, scram_verifier(password, os.urandom(16))), master_password)
+
+
 def write_atomic(path: Path, text: str, mode: int) -> None:
     """Replace `path` by `text` at once: a failure leaves any previous file as it was."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -586,14 +670,19 @@ def _say(message: str) -> None:
     print(f"tsm-node: {message}", flush=True)
 
 
-def configure(settings_path: str, root: str = "/", runner: Runner = run_command) -> None:
-    """Fetch secrets, write config.toml and the env file, log docker in to the registry."""
+def configure(
+    settings_path: str, root: str = "/", runner: Runner = run_command, psql: Psql = run_psql
+) -> None:
+    """Fetch secrets, set up the database role, write config.toml and the env file, log in."""
     settings = load_settings(settings_path)
     ca, env = Path(root, RDS_CA_FILE), Path(root, ENV_FILE)
     if not ca.is_file() or b"-----BEGIN CERTIFICATE-----" not in ca.read_bytes():
         raise NodeError(f"{ca} is missing or holds no PEM certificate (cfn-init downloads it)")
     _say(f"node {settings.index}: reading secrets and parameters")
-    rendered = render(settings, fetch(settings, runner))
+    fetched = fetch(settings, runner)
+    rendered = render(settings, fetched)  # checks every value before the database is touched
+    ensure_database_role(settings, fetched.database_password, runner, psql, ca)
+    _say(f"database role {settings.db_user} is set up")
     env.parent.mkdir(parents=True, exist_ok=True)
     env.parent.chmod(0o700)
     write_atomic(env, rendered.env_file, 0o600)
@@ -718,14 +807,16 @@ def within(seconds: float, what: str, work: Callable[[], None]) -> None:
         signal.signal(signal.SIGALRM, previous)
 
 
-def main(argv: Sequence[str], runner: Runner = run_command, root: str = "/") -> int:
+def main(
+    argv: Sequence[str], runner: Runner = run_command, root: str = "/", psql: Psql = run_psql
+) -> int:
     """Run a subcommand; return 0 on success, 1 after a one-line message on stderr."""
     try:
         if len(argv) != 2 or argv[0] not in COMMANDS:
             raise NodeError(f"usage: tsm_node.py {{{'|'.join(COMMANDS)}}} SETTINGS_JSON")
         command, path = argv
         if command in ("configure", "bootstrap"):
-            within(CONFIG_TIMEOUT_SECONDS, command, lambda: configure(path, root, runner))
+            within(CONFIG_TIMEOUT_SECONDS, command, lambda: configure(path, root, runner, psql))
         if command in ("install", "bootstrap"):
             install(path, root, runner)
         if command in ("wait", "bootstrap"):
