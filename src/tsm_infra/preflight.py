@@ -156,8 +156,7 @@ def _code(exc: BaseException) -> str:
 
 
 def _why(exc: BaseException) -> str:
-    """An AWS error's code and message; for anything else (an endpoint answering garbage,
-    e.g. an emulator that does not implement the call) only its type."""
+    """An AWS error's code and message; of anything else (an emulator's garbage) its type."""
     if getattr(exc, "response", None):
         return describe_error(exc)
     return f"{type(exc).__name__}; the endpoint gave no usable answer"
@@ -513,7 +512,11 @@ def check_permissions(session: AccountSession, out: _Node) -> None:
 
 
 def _check_node(
-    cluster: Cluster, connector: Connector, node: Node, eip_group: Sequence[Node]
+    cluster: Cluster,
+    connector: Connector,
+    node: Node,
+    eip_group: Sequence[Node],
+    rehearsal: bool = False,
 ) -> _Node:
     out = _Node(node)
     try:
@@ -539,13 +542,18 @@ def _check_node(
         out.note("leftover_secrets", f"cannot describe the KMS stack ({_why(exc)})")
     else:
         check_leftover_secrets(session, cluster.name, out, kms)
-    check_registry(session, cluster.tsm.image, out)
+    if rehearsal:
+        out.note("registry", "the rehearsal's emulated account holds no registry secret; skipped")
+    else:
+        check_registry(session, cluster.tsm.image, out)
     check_permissions(session, out)
     return out
 
 
-def preflight(cluster: Cluster, connector: Connector) -> PreflightResult:
-    """Run every check for every node, one worker per node; findings and notes by node."""
+def preflight(
+    cluster: Cluster, connector: Connector, *, rehearsal: bool = False
+) -> PreflightResult:
+    """Every check for every node, one worker per node (`rehearsal`: no registry check)."""
     import time  # noqa: PLC0415
 
     started = time.monotonic()
@@ -557,7 +565,9 @@ def preflight(cluster: Cluster, connector: Connector) -> PreflightResult:
         max_workers=max(1, len(cluster.nodes)), thread_name_prefix="tsm-preflight"
     ) as pool:
         futures = [
-            pool.submit(_check_node, cluster, connector, node, leaders.get(node.index, ()))
+            pool.submit(
+                _check_node, cluster, connector, node, leaders.get(node.index, ()), rehearsal
+            )
             for node in cluster.nodes
         ]
         checked = [future.result() for future in futures]
@@ -569,9 +579,9 @@ def preflight(cluster: Cluster, connector: Connector) -> PreflightResult:
     return result
 
 
-def require(cluster: Cluster, connector: Connector) -> PreflightResult:
+def require(cluster: Cluster, connector: Connector, *, rehearsal: bool = False) -> PreflightResult:
     """Preflight, raising PreflightError (exit 2) when anything would stop the deploy."""
-    result = preflight(cluster, connector)
+    result = preflight(cluster, connector, rehearsal=rehearsal)
     if not result.ok:
         raise PreflightError(result)
     return result

@@ -245,6 +245,11 @@ def _rehearse(
     prepare_accounts(aws, cluster.nodes)
     connector = Connector(endpoint_url=aws.endpoint_url)
     timer.mark("emulator")
+    from tsm_infra.preflight import require  # noqa: PLC0415
+
+    # what the emulator can answer is as real as on AWS: refuse before anything is created
+    require(cluster, connector, rehearsal=True)
+    timer.mark("preflight")
     plan = build_plan(cluster, {kind: template_interface(kind) for kind in TEMPLATE_FILES})
     runner = Runner(
         cluster, connector, report=report, options=Options(poll_interval=0.05, timeout=300)

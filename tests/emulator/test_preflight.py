@@ -231,3 +231,27 @@ def test_the_cli_prints_findings_and_exits_2_and_deploy_creates_nothing(
             "cloudformation"
         )
         assert cfn.describe_stacks()["Stacks"] == []
+
+
+def test_the_rehearsal_runs_preflight_first_and_creates_nothing_on_a_finding(
+    emulator: LocalAws, tmp_path: Path
+) -> None:
+    from tsm_infra.preflight import PreflightError
+    from tsm_infra.rehearsal import rehearse
+
+    clean = load_spec_text(spec_text())
+    prepare_accounts(emulator, clean.nodes)  # no registry secrets: the rehearsal skips that check
+    passed = preflight(clean, Connector(endpoint_url=emulator.endpoint_url), rehearsal=True)
+    assert passed.findings == []
+    assert {n.node for n in passed.notes if n.check == "registry"} == {0, 1, 2}
+    cluster = load_spec_text(spec_text(n1_instance_type="zz9.mega"))
+    with pytest.raises(PreflightError) as refused:
+        rehearse(cluster, out_dir=tmp_path, emulator=emulator)
+    assert refused.value.exit_code == 2
+    assert "zz9.mega is not offered" in str(refused.value)
+    assert "nothing was created" in str(refused.value)
+    for node in cluster.nodes:
+        cfn = local_session(node.account, node.region, emulator.endpoint_url).client(
+            "cloudformation"
+        )
+        assert cfn.describe_stacks()["Stacks"] == []
