@@ -5,9 +5,20 @@ BIN := $(VENV)/bin
 CHECKOV_VENV := .venv-checkov
 SPEC ?= examples/three-nodes.yaml
 
-.PHONY: setup demo test lint pytest templates constraints bench clean
+.PHONY: setup system-deps demo test lint pytest templates constraints bench clean
 
-setup: $(VENV)/.installed
+setup: system-deps $(VENV)/.installed
+
+# PostgreSQL (server and psql) for the boot module's database tests; installed only when
+# missing, and only where we may (root with apt-get): elsewhere those tests say why they skip.
+system-deps:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ! command -v psql >/dev/null; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; \
+		else \
+			echo "PostgreSQL is missing: install it (apt-get install postgresql) for the database tests"; \
+		fi; \
+	fi
 
 $(VENV)/.installed: pyproject.toml requirements/constraints.txt
 	$(PYTHON) -m venv $(VENV)

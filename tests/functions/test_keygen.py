@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -1012,3 +1013,61 @@ def test_shipped_source_is_self_contained(tmp_path: Path) -> None:
         "import index, sys; assert callable(index.handler); assert 'tsm_infra' not in sys.modules"
     )
     subprocess.run([sys.executable, "-E", "-s", "-c", check], cwd=tmp_path, check=True)
+
+
+# --- the response PUT ----------------------------------------------------------------------------
+
+
+class FlakyServer:
+    """Answers the first `failures` PUTs with 503, then 200; counts them."""
+
+    def __init__(self, failures: int) -> None:
+        self.puts = 0
+        state = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_PUT(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                state.puts += 1
+                self.send_response(503 if state.puts <= failures else 200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, args=(0.01,), daemon=True).start()
+
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/r?X-Amz-Signature=s"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_the_response_put_is_retried_with_backoff() -> None:
+    server, waits = FlakyServer(failures=2), []
+    try:
+        keygen.put_response(server.url(), b"{}", sleep=waits.append)
+    finally:
+        server.close()
+    assert server.puts == 3
+    assert waits == [keygen.SEND_BACKOFF_SECONDS, 2 * keygen.SEND_BACKOFF_SECONDS]
+
+
+def test_the_response_put_gives_up_after_its_attempts() -> None:
+    server, waits = FlakyServer(failures=99), []
+    try:
+        with pytest.raises(urllib.error.HTTPError):
+            keygen.put_response(server.url(), b"{}", sleep=waits.append)
+    finally:
+        server.close()
+    assert server.puts == keygen.SEND_ATTEMPTS
+    assert len(waits) == keygen.SEND_ATTEMPTS - 1
+
+
+def test_every_try_of_the_put_fits_before_lambda_ends_the_function() -> None:
+    assert 3 <= keygen.SEND_ATTEMPTS <= 5
+    assert keygen.TIMEOUT_MARGIN_SECONDS > keygen.SEND_WORST_SECONDS
