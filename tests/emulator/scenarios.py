@@ -275,10 +275,10 @@ RESUME_TEMPLATE = {
         "Certificate": {
             "Type": "AWS::CertificateManager::Certificate",
             "Properties": {
-                "DomainName": "resume.example.com",
+                "DomainName": "resume.vault.acme.example",
                 "ValidationMethod": "DNS",
                 "DomainValidationOptions": [
-                    {"DomainName": "resume.example.com", "HostedZoneId": {"Ref": "ZoneId"}}
+                    {"DomainName": "resume.vault.acme.example", "HostedZoneId": {"Ref": "ZoneId"}}
                 ],
             },
         },

@@ -230,3 +230,42 @@ def test_the_emulated_list_names_the_rules_and_what_is_not_enforced(local: Local
     assert any("51,200 bytes" in line for line in lines)
     assert any(line.startswith("Not enforced: IAM") for line in lines)
     assert any("60 inbound rules" in line for line in lines)
+
+
+def test_a_vpc_security_group_takes_at_most_60_inbound_rules(
+    local: LocalAws, cluster: Cluster
+) -> None:
+    def template(rules: int) -> str:
+        resources: dict[str, Any] = {
+            "Vpc": {"Type": "AWS::EC2::VPC", "Properties": {"CidrBlock": "10.9.0.0/16"}},
+            "Group": {
+                "Type": "AWS::EC2::SecurityGroup",
+                "Properties": {"GroupDescription": "limits", "VpcId": {"Ref": "Vpc"}},
+            },
+        }
+        for index in range(rules):
+            resources[f"Rule{index}"] = {
+                "Type": "AWS::EC2::SecurityGroupIngress",
+                "Properties": {
+                    "GroupId": {"Fn::GetAtt": ["Group", "GroupId"]},
+                    "IpProtocol": "tcp",
+                    "FromPort": 443,
+                    "ToPort": 443,
+                    "CidrIp": f"198.51.100.{index}/32",
+                },
+            }
+        return json.dumps({"Resources": resources})
+
+    cfn = client(local.endpoint_url, cluster.nodes[0], "cloudformation")
+
+    def deployed(name: str, rules: int) -> dict[str, Any]:
+        made = cfn.create_change_set(
+            StackName=name, ChangeSetName="c1", ChangeSetType="CREATE", TemplateBody=template(rules)
+        )
+        cfn.execute_change_set(ChangeSetName=made["Id"], StackName=name)
+        return wait(cfn, name)
+
+    assert deployed("sixty-rules", 60)["StackStatus"] == "CREATE_COMPLETE"
+    failed = deployed("sixty-one-rules", 61)
+    assert failed["StackStatus"] == "CREATE_FAILED"
+    assert "RulesPerSecurityGroupLimitExceeded" in failed["StackStatusReason"]

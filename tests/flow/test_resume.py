@@ -16,9 +16,15 @@ from tsm_infra.spec import Cluster
 
 @pytest.fixture(scope="module")
 def half_ready(cluster: Cluster) -> Iterator[LocalAws]:
-    """An emulator where node 1's account lacks its hosted zone, as a mistaken account would."""
+    """An emulator where node 1's zone id names another domain's zone, as a mistake would.
+
+    (A zone id that is no zone of the account is refused at CreateChangeSet, before anything
+    is deployed; a zone of the wrong name fails mid-deploy, at the certificate.)
+    """
     with LocalAws() as aws:
         prepare_accounts(aws, [n for n in cluster.nodes if n.index != 1])
+        wrong = cluster.nodes[1]
+        aws.prepare_account(wrong.account, wrong.region, wrong.hosted_zone_id, "other.example")
         create_registry_secrets(aws.endpoint_url, cluster.nodes)
         yield aws
 
@@ -71,7 +77,10 @@ def test_the_rerun_resumes_and_regenerates_nothing(
 ) -> None:
     assert failed.exit_code == 1
     before = secret_versions(half_ready, cluster)
-    prepare_accounts(half_ready, [cluster.nodes[1]])  # the operator fixes the account
+    # the operator fixes the account: the zone of that id is the node's own
+    node = cluster.nodes[1]
+    client(half_ready, node, "route53").delete_hosted_zone(Id=node.hosted_zone_id)
+    prepare_accounts(half_ready, [node])
     rerun = run_cli("deploy", str(THREE_NODES), "--yes", "--endpoint-url", half_ready.endpoint_url)
     assert rerun.exit_code == 0, rerun.output
     results = {

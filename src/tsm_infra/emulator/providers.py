@@ -978,7 +978,7 @@ def _acm_certificate(ctx: Context) -> list[Patch]:
         for option in props.get("DomainValidationOptions") or []:
             zone = option.get("HostedZoneId")
             try:
-                route53_backends[req.account]["aws"].get_hosted_zone(str(zone))
+                found = route53_backends[req.account]["aws"].get_hosted_zone(str(zone))
             except Exception:
                 # in AWS the stack waits for validation records it cannot write, then times out
                 raise ResourceFailed(
@@ -986,6 +986,15 @@ def _acm_certificate(ctx: Context) -> list[Patch]:
                     f"hosted zone {zone} is not in account {req.account}; "
                     "DNS validation cannot complete",
                 ) from None
+            zone_name = str(found.name).rstrip(".").lower()
+            record = str(option.get("DomainName") or domain).rstrip(".").lower()
+            if record != zone_name and not record.endswith(f".{zone_name}"):
+                # Route 53 refuses a validation record outside the zone's name
+                raise ResourceFailed(
+                    req.logical_id,
+                    f"hosted zone {zone} is {zone_name}, which cannot hold the DNS validation "
+                    f"record of {record}",
+                )
         backend: Any = acm_backends[req.account][req.region]
         arn = backend.request_certificate(
             domain,
@@ -1392,8 +1401,8 @@ PROVIDER_LIST: tuple[Provider, ...] = (
     Provider(
         "acm-certificate",
         (
-            "ACM certificates are issued at once when their hosted zone is in the account (no "
-            "DNS validation happens)."
+            "ACM certificates are issued at once when their hosted zone is in the account and "
+            "its name holds the domain (no DNS validation happens)."
         ),
         _acm_certificate,
     ),
