@@ -156,7 +156,8 @@ def _node_settings(cfn: Any, stack_id: str, params: dict[str, str]) -> bool:
         settings["peers"]["indices"] == params["PeerIndices"]
         and settings["database"]["host"].endswith(".rds.amazonaws.com")
         and settings["database"]["port"] == 5432
-        and settings["secrets"]["database"].startswith("arn:aws:secretsmanager:")
+        and settings["secrets"]["database_master"].startswith("arn:aws:secretsmanager:")
+        and settings["secrets"]["database_password"].startswith("arn:aws:secretsmanager:")
         and detail["StackResourceDetail"]["ResourceStatus"] == "CREATE_COMPLETE"
     )
 
@@ -172,7 +173,7 @@ def _database_change(
         StackName=stack["StackName"],
         ChangeSetName=f"review-{uuid.uuid4().hex[:8]}",
         ChangeSetType="UPDATE",
-        TemplateBody=json.dumps(template),
+        TemplateBody=json.dumps(template, separators=(",", ":")),  # compact, as deploy sends it
         Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()],
         Capabilities=CAPABILITIES,
     )
