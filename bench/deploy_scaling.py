@@ -39,6 +39,7 @@ def make_cluster(size: int) -> Cluster:
             region=REGIONS[i % len(REGIONS)],
             dns_name=f"node{i}.bench{i}.example.com",
             hosted_zone_id=f"Z{i:020d}",
+            hosted_zone_name=f"bench{i}.example.com",
             access=None,
             instance_type="m7i.large",
             db_instance_class="db.t4g.medium",

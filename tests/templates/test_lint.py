@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from tsm_infra.templates import TEMPLATE_FILES, lint_all, lint_template, templates_dir
+from tsm_infra.templates import (
+    TEMPLATE_FILES,
+    lint_all,
+    lint_template,
+    template_path,
+    templates_dir,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -66,3 +72,17 @@ def test_the_unused_parameter_check_notices_one() -> None:
     template = {"Resources": {"T": {"Type": "AWS::SNS::Topic", "Properties": {"A": {"Ref": "P"}}}}}
     assert _references(template) == {"P"}
     assert _references({"Fn::Sub": ["x${Q}y${AWS::Region}", {}]}) == {"Q", "AWS"}
+
+
+@pytest.mark.parametrize(("kind", "parameter"), [("core", "DnsName"), ("kms", "NodeDnsName")])
+def test_the_templates_take_dns_names_up_to_acms_limit(kind: str, parameter: str) -> None:
+    from cfnlint.decode.decode import decode_str
+
+    from tsm_infra.limits import ACM_DOMAIN_LENGTH
+
+    template, errors = decode_str(template_path(kind).read_text())
+    assert not errors
+    pattern = re.compile(template["Parameters"][parameter]["AllowedPattern"])
+    longest = "n" * (ACM_DOMAIN_LENGTH - len(".example.com")) + ".example.com"
+    assert pattern.fullmatch(longest)
+    assert not pattern.fullmatch("n" + longest)
