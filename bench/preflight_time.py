@@ -5,19 +5,16 @@ Run: .venv/bin/python bench/preflight_time.py (prints seconds per run; the issue
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from tsm_infra.aws import Connector
+from tsm_infra.emulator import LocalAws
+from tsm_infra.preflight import preflight
+from tsm_infra.rehearsal import prepare_accounts
+from tsm_infra.spec import load_spec
 
-from tests.helpers import create_registry_secrets  # noqa: E402
-from tsm_infra.aws import Connector  # noqa: E402
-from tsm_infra.emulator import LocalAws  # noqa: E402
-from tsm_infra.preflight import preflight  # noqa: E402
-from tsm_infra.rehearsal import prepare_accounts  # noqa: E402
-from tsm_infra.spec import load_spec  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
@@ -25,7 +22,6 @@ def main() -> None:
     cluster = load_spec(REPO / "examples" / "three-nodes.yaml")
     with LocalAws() as aws:
         prepare_accounts(aws, cluster.nodes)
-        create_registry_secrets(aws.endpoint_url, cluster.nodes)
         for run in range(3):
             started = time.monotonic()
             result = preflight(cluster, Connector(endpoint_url=aws.endpoint_url))

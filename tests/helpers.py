@@ -29,22 +29,3 @@ nodes:
     dns_name: node2.vault.example.com
     hosted_zone_id: Z0333333333333333333
 """
-
-
-def create_registry_secrets(endpoint_url: str, nodes: object) -> None:
-    """Create each node's registry credentials secret on an emulator, as a user would.
-
-    moto reads the last part of a full ARN as the name (suffix included), so the secret is
-    created under that name and the spec's ARN then finds it.
-    """
-    from tsm_infra.aws import local_session
-
-    for node in nodes:  # type: ignore[attr-defined]
-        arn = node.registry_credentials_secret_arn
-        if not arn:
-            continue
-        region = arn.split(":")[3]
-        name = arn.split(":secret:", 1)[1]
-        sm = local_session(node.account, region, endpoint_url).client("secretsmanager")
-        if not sm.list_secrets(Filters=[{"Key": "name", "Values": [name]}])["SecretList"]:
-            sm.create_secret(Name=name, SecretString='{"username": "u", "password": "p"}')

@@ -413,7 +413,8 @@ def destroy(spec: str, yes: bool, data_loss: bool, endpoint_url: str | None, out
 def emulator(spec: str | None) -> None:
     """Run the embedded emulated AWS until Ctrl-C, for `--endpoint-url` and the AWS CLI.
 
-    With SPEC, each node's account is prepared as a real one would be (its hosted zone).
+    With SPEC, each node's account is prepared as a real one would be (its hosted zone and
+    registry credentials secret).
     """
     import time  # noqa: PLC0415
 

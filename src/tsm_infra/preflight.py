@@ -516,7 +516,6 @@ def _check_node(
     connector: Connector,
     node: Node,
     eip_group: Sequence[Node],
-    rehearsal: bool = False,
 ) -> _Node:
     out = _Node(node)
     try:
@@ -542,18 +541,13 @@ def _check_node(
         out.note("leftover_secrets", f"cannot describe the KMS stack ({_why(exc)})")
     else:
         check_leftover_secrets(session, cluster.name, out, kms)
-    if rehearsal:
-        out.note("registry", "the rehearsal's emulated account holds no registry secret; skipped")
-    else:
-        check_registry(session, cluster.tsm.image, out)
+    check_registry(session, cluster.tsm.image, out)
     check_permissions(session, out)
     return out
 
 
-def preflight(
-    cluster: Cluster, connector: Connector, *, rehearsal: bool = False
-) -> PreflightResult:
-    """Every check for every node, one worker per node (`rehearsal`: no registry check)."""
+def preflight(cluster: Cluster, connector: Connector) -> PreflightResult:
+    """Every check for every node, one worker per node."""
     import time  # noqa: PLC0415
 
     started = time.monotonic()
@@ -565,9 +559,7 @@ def preflight(
         max_workers=max(1, len(cluster.nodes)), thread_name_prefix="tsm-preflight"
     ) as pool:
         futures = [
-            pool.submit(
-                _check_node, cluster, connector, node, leaders.get(node.index, ()), rehearsal
-            )
+            pool.submit(_check_node, cluster, connector, node, leaders.get(node.index, ()))
             for node in cluster.nodes
         ]
         checked = [future.result() for future in futures]
@@ -579,9 +571,9 @@ def preflight(
     return result
 
 
-def require(cluster: Cluster, connector: Connector, *, rehearsal: bool = False) -> PreflightResult:
+def require(cluster: Cluster, connector: Connector) -> PreflightResult:
     """Preflight, raising PreflightError (exit 2) when anything would stop the deploy."""
-    result = preflight(cluster, connector, rehearsal=rehearsal)
+    result = preflight(cluster, connector)
     if not result.ok:
         raise PreflightError(result)
     return result

@@ -202,9 +202,14 @@ class Rehearsal:
 
 
 def prepare_accounts(aws: Any, nodes: Sequence[Node]) -> None:
-    """Create in each node's emulated account what a real one has before a deploy: its zone."""
+    """Create in each node's emulated account what a real one has before a deploy.
+
+    That is its hosted zone and, where the spec names one, its registry credentials secret.
+    """
     for node in nodes:
         aws.prepare_account(node.account, node.region, node.hosted_zone_id, node.hosted_zone_name)
+        if node.registry_credentials_secret_arn:
+            aws.prepare_registry_secret(node.account, node.registry_credentials_secret_arn)
 
 
 def rehearse(
@@ -248,7 +253,7 @@ def _rehearse(
     from tsm_infra.preflight import require  # noqa: PLC0415
 
     # what the emulator can answer is as real as on AWS: refuse before anything is created
-    require(cluster, connector, rehearsal=True)
+    require(cluster, connector)
     timer.mark("preflight")
     plan = build_plan(cluster, {kind: template_interface(kind) for kind in TEMPLATE_FILES})
     runner = Runner(

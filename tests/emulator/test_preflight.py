@@ -12,7 +12,6 @@ from unittest import mock
 import pytest
 from click.testing import CliRunner
 
-from tests.helpers import create_registry_secrets
 from tsm_infra import aws as aws_module
 from tsm_infra.aws import Connector, local_session
 from tsm_infra.cli import cli
@@ -62,8 +61,13 @@ def emulator() -> Iterator[LocalAws]:
 
 def ready(aws: LocalAws, cluster: Cluster, *, skip_zone: int = -1, skip_secret: int = -1) -> None:
     """Prepare the accounts as a user would: hosted zones and registry secrets."""
-    prepare_accounts(aws, [n for n in cluster.nodes if n.index != skip_zone])
-    create_registry_secrets(aws.endpoint_url, [n for n in cluster.nodes if n.index != skip_secret])
+    for node in cluster.nodes:
+        if node.index != skip_zone:
+            aws.prepare_account(
+                node.account, node.region, node.hosted_zone_id, node.hosted_zone_name
+            )
+        if node.index != skip_secret and node.registry_credentials_secret_arn:
+            aws.prepare_registry_secret(node.account, node.registry_credentials_secret_arn)
 
 
 def run(aws: LocalAws, cluster: Cluster) -> PreflightResult:
@@ -240,10 +244,10 @@ def test_the_rehearsal_runs_preflight_first_and_creates_nothing_on_a_finding(
     from tsm_infra.rehearsal import rehearse
 
     clean = load_spec_text(spec_text())
-    prepare_accounts(emulator, clean.nodes)  # no registry secrets: the rehearsal skips that check
-    passed = preflight(clean, Connector(endpoint_url=emulator.endpoint_url), rehearsal=True)
+    prepare_accounts(emulator, clean.nodes)  # zones and registry secrets, as real accounts hold
+    passed = preflight(clean, Connector(endpoint_url=emulator.endpoint_url))
     assert passed.findings == []
-    assert {n.node for n in passed.notes if n.check == "registry"} == {0, 1, 2}
+    assert not [n for n in passed.notes if n.check == "registry"]
     cluster = load_spec_text(spec_text(n1_instance_type="zz9.mega"))
     with pytest.raises(PreflightError) as refused:
         rehearse(cluster, out_dir=tmp_path, emulator=emulator)

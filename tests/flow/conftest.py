@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from tests.helpers import REPO, create_registry_secrets
+from tests.helpers import REPO
 from tsm_infra.aws import local_session
 from tsm_infra.cli import cli
 from tsm_infra.emulator import LocalAws
@@ -95,8 +95,7 @@ def secret_versions(aws: LocalAws, cluster: Cluster) -> dict[str, dict[str, list
 
 @pytest.fixture(scope="module")
 def emulator(cluster: Cluster) -> Iterator[LocalAws]:
-    """An emulator with the example's accounts prepared (hosted zones)."""
+    """An emulator with the example's accounts prepared (hosted zones, registry secrets)."""
     with LocalAws() as aws:
         prepare_accounts(aws, cluster.nodes)
-        create_registry_secrets(aws.endpoint_url, cluster.nodes)
         yield aws

@@ -8,7 +8,6 @@ import pytest
 from click.testing import Result
 
 from tests.flow.conftest import THREE_NODES, client, run_cli, secret_versions
-from tests.helpers import create_registry_secrets
 from tsm_infra.emulator import LocalAws
 from tsm_infra.rehearsal import prepare_accounts
 from tsm_infra.spec import Cluster
@@ -25,7 +24,8 @@ def half_ready(cluster: Cluster) -> Iterator[LocalAws]:
         prepare_accounts(aws, [n for n in cluster.nodes if n.index != 1])
         wrong = cluster.nodes[1]
         aws.prepare_account(wrong.account, wrong.region, wrong.hosted_zone_id, "other.example")
-        create_registry_secrets(aws.endpoint_url, cluster.nodes)
+        if wrong.registry_credentials_secret_arn:
+            aws.prepare_registry_secret(wrong.account, wrong.registry_credentials_secret_arn)
         yield aws
 
 

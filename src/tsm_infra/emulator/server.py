@@ -22,7 +22,12 @@ HOST = "127.0.0.1"
 NOTES = (
     "Everything is emulated in memory by moto on 127.0.0.1; nothing reaches AWS.",
     "The licensed TSM container does not run, and EC2 instances do not boot.",
+    "Each account is prepared as the spec says a real one is: its hosted zone, and its registry "
+    "credentials secret holding emulator-only credentials for a registry that does not exist.",
 )
+# what a prepared registry secret holds: no registry accepts it
+EMULATED_REGISTRY_CREDENTIALS = '{"username": "tsm-infra-emulator", "password": "not-a-registry"}'
+
 
 # what AWS checks that the emulator does not, in the same list as what it emulates
 NOT_ENFORCED = (
@@ -181,6 +186,21 @@ class LocalAws:
         backend.zones.pop(zone.resource_id)
         zone.resource_id = zone_id
         backend.zones[zone_id] = zone
+
+    def prepare_registry_secret(self, account: str, secret_arn: str) -> None:
+        """Create the registry credentials secret a spec names, as its account would hold it.
+
+        moto takes the last part of a full ARN (suffix included) as the name, so the secret is
+        created under that name and the spec's ARN finds it. Once per secret.
+        """
+        if self._stack is None:
+            raise EmulatorError("start the emulator before preparing accounts")
+        from tsm_infra.aws import local_session  # noqa: PLC0415
+
+        region, name = secret_arn.split(":")[3], secret_arn.split(":secret:", 1)[1]
+        sm = local_session(account, region, self.endpoint_url).client("secretsmanager")
+        if not sm.list_secrets(Filters=[{"Key": "name", "Values": [name]}])["SecretList"]:
+            sm.create_secret(Name=name, SecretString=EMULATED_REGISTRY_CREDENTIALS)
 
     def emulated(self) -> list[str]:
         """For the CLI: the general notes, one plain sentence per active provider and rule of
