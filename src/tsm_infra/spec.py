@@ -718,7 +718,10 @@ class _Problems:
         self.found: list[Problem] = []
 
     def add(self, path: YamlPath, message: str) -> None:
-        self.found.append(Problem(format_path(path), message, self.lines.line_of(path)))
+        """Record a problem once: nodes inheriting one default setting share its problem."""
+        problem = Problem(format_path(path), message, self.lines.line_of(path))
+        if problem not in self.found:
+            self.found.append(problem)
 
 
 def _check_indices_and_threshold(spec: Spec, problems: _Problems) -> None:

@@ -543,3 +543,9 @@ def test_schema_allows_x_keys_and_ascii_accounts_only() -> None:
     data["nodes"][2]["account"] = FW3
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(data, schema)
+
+
+def test_a_default_every_node_inherits_is_one_problem(tmp_path: Path) -> None:
+    code, _, err = _run(tmp_path, BASE.replace(ROLE, ROLE + "  instance_type: m7g.large\n"))
+    assert code == 2, err
+    assert err.count("defaults.instance_type: m7g.large is a Graviton") == 1, err
