@@ -52,6 +52,10 @@ DEPLOY_ACTIONS = (
 )
 
 
+def _where(node: int, account: str, region: str) -> str:
+    return f"nodes[{node}] (account {account}, {region})"
+
+
 @dataclass(frozen=True)
 class Finding:
     """One thing that would make deploy fail, on one node, and what to do about it."""
@@ -65,8 +69,7 @@ class Finding:
 
     def render(self) -> str:
         """`nodes[i] (account A, region): message; advice` on one line."""
-        where = f"nodes[{self.node}] (account {self.account}, {self.region})"
-        return f"{where}: {self.message}; {self.advice}"
+        return f"{_where(self.node, self.account, self.region)}: {self.message}; {self.advice}"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -85,8 +88,7 @@ class Note:
 
     def render(self) -> str:
         """`nodes[i] (account A, region) check: message`."""
-        where = f"nodes[{self.node}] (account {self.account}, {self.region})"
-        return f"{where} {self.check}: {self.message}"
+        return f"{_where(self.node, self.account, self.region)} {self.check}: {self.message}"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
