@@ -145,18 +145,30 @@ def check_zone_parameters(
                 )
 
 
+def member_error(member: str, constraint: str, value: str | None = None) -> str:
+    """AWS's words for a request field that breaks its API model: `Member must <constraint>`."""
+    shown = "Value" if value is None else f"Value '{value}'"
+    return (
+        f"1 validation error detected: {shown} at '{member}' failed to satisfy constraint: "
+        f"Member must {constraint}"
+    )
+
+
 def check_stack_name(name: str) -> None:
     """ValidationError when a new stack's name breaks CloudFormation's pattern or length."""
     if len(name) > STACK_NAME_LENGTH:
         raise _refused(
-            f"1 validation error detected: Value '{name}' at 'stackName' failed to satisfy "
-            f"constraint: Member must have length less than or equal to {STACK_NAME_LENGTH}"
+            member_error(
+                "stackName", f"have length less than or equal to {STACK_NAME_LENGTH}", name
+            )
         )
     if _STACK_NAME.fullmatch(name) is None:
         raise _refused(
-            f"1 validation error detected: Value '{name}' at 'stackName' failed to satisfy "
-            "constraint: Member must satisfy regular expression pattern: "
-            "[a-zA-Z][-a-zA-Z0-9]*|arn:[-a-zA-Z0-9:/._+]*"
+            member_error(
+                "stackName",
+                "satisfy regular expression pattern: [a-zA-Z][-a-zA-Z0-9]*|arn:[-a-zA-Z0-9:/._+]*",
+                name,
+            )
         )
 
 
@@ -235,9 +247,9 @@ def _template_body_size(ctx: Context) -> list[Patch]:
             body = self._get_param("TemplateBody")
             if body and len(str(body).encode()) > TEMPLATE_BODY_BYTES:
                 raise _refused(
-                    "1 validation error detected: Value at 'templateBody' failed to satisfy "
-                    f"constraint: Member must have length less than or equal to "
-                    f"{TEMPLATE_BODY_BYTES}"
+                    member_error(
+                        "templateBody", f"have length less than or equal to {TEMPLATE_BODY_BYTES}"
+                    )
                 )
             return original(self)
 

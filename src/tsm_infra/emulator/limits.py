@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from unittest import mock
 
+from tsm_infra.emulator.constraints import member_error
 from tsm_infra.emulator.providers import Context, Provider
 
 if TYPE_CHECKING:
@@ -55,11 +56,8 @@ def _ssm_parameter_size(ctx: Context) -> list[Patch]:
         size = len(str(value or "").encode())
         if tier in ("Advanced", "Intelligent-Tiering"):
             if size > SSM_ADVANCED_BYTES:
-                raise ValidationException(
-                    "1 validation error detected: Value at 'value' failed to satisfy "
-                    f"constraint: Member must have length less than or equal to "
-                    f"{SSM_ADVANCED_BYTES}."
-                )
+                limit = f"have length less than or equal to {SSM_ADVANCED_BYTES}."
+                raise ValidationException(member_error("value", limit))
         elif size > SSM_STANDARD_BYTES:
             raise ValidationException(
                 f"Standard tier parameters support a maximum parameter value of "
@@ -78,16 +76,17 @@ def _iam_role_names(ctx: Context) -> list[Patch]:
     original = IAMBackend.create_role
 
     def create_role(self: Any, role_name: str, *args: Any, **kwargs: Any) -> Any:
-        prefix = f"1 validation error detected: Value '{role_name}' at 'roleName' failed to satisfy"
         if len(role_name) > ROLE_NAME_LENGTH:
             raise ValidationError(
-                f"{prefix} constraint: Member must have length less than or equal to "
-                f"{ROLE_NAME_LENGTH}"
+                member_error(
+                    "roleName", f"have length less than or equal to {ROLE_NAME_LENGTH}", role_name
+                )
             )
         if _ROLE_NAME.fullmatch(role_name) is None:
             raise ValidationError(
-                f"{prefix} constraint: Member must satisfy regular expression pattern: "
-                r"[\w+=,.@-]+"
+                member_error(
+                    "roleName", r"satisfy regular expression pattern: [\w+=,.@-]+", role_name
+                )
             )
         return original(self, role_name, *args, **kwargs)
 
