@@ -13,6 +13,8 @@ import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from tsm_infra.images import ecr_repository
+
 if TYPE_CHECKING:
     from tsm_infra.spec import Node, Spec, TsmSettings
 
@@ -55,9 +57,6 @@ _FAMILY = re.compile(r"([a-z]+)([0-9]+)([a-z-]*)")
 # Previous-generation RDS classes that RDS for PostgreSQL 17 is not offered on.
 _OLD_DB_FAMILIES = ("t1", "t2", "m1", "m2", "m3", "m4", "r3", "r4", "x1", "x1e")
 _TSM_DIRECT_FROM = 73  # TSM 73 LTS and later read [MPCDirectServer] (config_layout mpc-direct)
-_ECR_IMAGE = re.compile(
-    r"[0-9]{12}\.dkr\.ecr(?:-fips)?\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?/", re.ASCII
-)
 
 
 def partition_of(region: str) -> str:
@@ -82,7 +81,7 @@ def isolated_region_problem(region: str) -> str | None:
 
 def is_ecr_image(image: str) -> bool:
     """True for images in Amazon ECR, which nodes pull with their role and no secret."""
-    return _ECR_IMAGE.match(image) is not None
+    return ecr_repository(image) is not None
 
 
 def is_graviton(instance_type: str) -> bool:

@@ -8,13 +8,13 @@ templates are wired together; a test holds the templates' Parameters and Outputs
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from tsm_infra.errors import TsmInfraError
-from tsm_infra.spec import Cluster, Node
+from tsm_infra.images import ecr_repository, registry_port
+from tsm_infra.spec import Cluster, Node, partition_of
 from tsm_infra.templates import TemplateInterface
 
 # Ports of the TSM node (TSM-FACTS.md); the Core stack exposes the same ones.
@@ -181,32 +181,13 @@ OWN_KMS_OUTPUTS = (
 )
 
 
-_ECR_HOST = re.compile(r"(\d{12})\.dkr\.ecr(?:-fips)?\.([a-z0-9-]+)\.amazonaws\.com(\.cn)?")
-
-
-def _registry_host(image: str) -> str:
-    """The image's registry host[:port] as docker reads it; "" for Docker Hub."""
-    first, slash, _ = image.partition("/")
-    return first if slash and ("." in first or ":" in first or first == "localhost") else ""
-
-
 def ecr_repository_arn(image: str) -> str:
     """The repository ARN of an `<acct>.dkr.ecr.<region>.amazonaws.com/<repo>:tag` image, or ""."""
-    host = _registry_host(image)
-    match = _ECR_HOST.fullmatch(host)
-    if not match:
+    repository = ecr_repository(image)
+    if repository is None:
         return ""
-    account, region, china = match.groups()
-    partition = "aws-cn" if china else "aws-us-gov" if region.startswith("us-gov-") else "aws"
-    repository = re.split(r"[@:]", image[len(host) + 1 :], maxsplit=1)[0]
-    return f"arn:{partition}:ecr:{region}:{account}:repository/{repository}"
-
-
-def registry_port(image: str) -> str:
-    """The TCP port the node pulls `image` from: the host's explicit port, else 443."""
-    host = _registry_host(image)
-    port = host.rpartition(":")[2] if ":" in host else ""
-    return port if port.isdigit() else "443"
+    account, region, name = repository
+    return f"arn:{partition_of(region)}:ecr:{region}:{account}:repository/{name}"
 
 
 def indices(count: int) -> str:
