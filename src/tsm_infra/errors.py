@@ -45,6 +45,14 @@ def describe_error(exc: BaseException) -> str:
     return " ".join(text.split()).rstrip(": ")
 
 
+def error_code(exc: BaseException) -> str:
+    """The AWS error code of a botocore ClientError (e.g. `NoSuchHostedZone`), or ""."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return str((response.get("Error") or {}).get("Code", ""))
+    return ""
+
+
 @dataclass(frozen=True)
 class Problem:
     """One thing wrong with a spec: where it is and what is wrong with it."""

@@ -79,6 +79,11 @@ def isolated_region_problem(region: str) -> str | None:
     return None
 
 
+def in_zone(dns_name: str, zone: str) -> bool:
+    """True when `dns_name` is the zone's apex or a name below it (at a label boundary)."""
+    return dns_name == zone or dns_name.endswith(f".{zone}")
+
+
 def is_ecr_image(image: str) -> bool:
     """True for images in Amazon ECR, which nodes pull with their role and no secret."""
     return ecr_repository(image) is not None
@@ -210,7 +215,7 @@ def _check_dns(spec: Spec, nodes: Sequence[Node | None], add: Add) -> None:
                 f"most {ACM_DOMAIN_LENGTH}: use a shorter name",
             )
         zone = node.hosted_zone_name
-        if not (node.dns_name == zone or node.dns_name.endswith("." + zone)):
+        if not in_zone(node.dns_name, zone):
             add(
                 _node_field(spec, position, "hosted_zone_name"),
                 f"{node.dns_name} is not inside the zone {zone}; the zone's name must end the "

@@ -15,7 +15,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from tsm_infra.aws import AccessError, AccountSession, Connector
-from tsm_infra.errors import BadInputError, describe_error
+from tsm_infra.errors import BadInputError, describe_error, error_code
+from tsm_infra.limits import in_zone
 from tsm_infra.plan import ecr_repository_arn, stack_name
 from tsm_infra.spec import Cluster, Node
 
@@ -150,13 +151,6 @@ class _Node:
         self.notes.append(Note(n.index, n.account, n.region, check, message))
 
 
-def _code(exc: BaseException) -> str:
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        return str((response.get("Error") or {}).get("Code", ""))
-    return ""
-
-
 def _why(exc: BaseException) -> str:
     """An AWS error's code and message; of anything else (an emulator's garbage) its type."""
     if getattr(exc, "response", None):
@@ -190,10 +184,6 @@ def check_region(session: AccountSession, out: _Node) -> bool:
     return True
 
 
-def _zone_suffix(dns_name: str, zone: str) -> bool:
-    return dns_name == zone or dns_name.endswith(f".{zone}")
-
-
 def check_hosted_zone(session: AccountSession, out: _Node) -> None:
     """(3) The hosted zone exists in the account, is public, has the spec's name, holds the node."""
     node = out.node
@@ -201,7 +191,7 @@ def check_hosted_zone(session: AccountSession, out: _Node) -> None:
     try:
         got = session.client("route53").get_hosted_zone(Id=zone_id)
     except Exception as exc:
-        if _code(exc) in ("NoSuchHostedZone", "InvalidInput"):
+        if error_code(exc) in ("NoSuchHostedZone", "InvalidInput"):
             out.find(
                 "hosted_zone",
                 f"hosted zone {zone_id} does not exist in account {node.account}",
@@ -226,7 +216,7 @@ def check_hosted_zone(session: AccountSession, out: _Node) -> None:
             f"hosted zone {zone_id} is {name}, not {node.hosted_zone_name}",
             "fix nodes[].hosted_zone_id or nodes[].hosted_zone_name",
         )
-    if not _zone_suffix(node.dns_name, name):
+    if not in_zone(node.dns_name, name):
         out.find(
             "hosted_zone",
             f"{node.dns_name} is not inside hosted zone {zone_id} ({name})",
@@ -438,7 +428,7 @@ def check_registry(session: AccountSession, image: str, out: _Node) -> None:
                     f"restore it (aws secretsmanager restore-secret --secret-id {arn})",
                 )
         except Exception as exc:
-            if _code(exc) == "ResourceNotFoundException":
+            if error_code(exc) == "ResourceNotFoundException":
                 out.find(
                     "registry",
                     f"registry credentials secret {arn} does not exist",
@@ -456,7 +446,7 @@ def check_registry(session: AccountSession, image: str, out: _Node) -> None:
                 registryId=registry, repositoryNames=[name]
             )
         except Exception as exc:
-            if _code(exc) == "RepositoryNotFoundException":
+            if error_code(exc) == "RepositoryNotFoundException":
                 out.find(
                     "registry",
                     f"ECR repository {name} does not exist in registry {registry} ({region})",

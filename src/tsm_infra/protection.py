@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tsm_infra.errors import TsmInfraError, describe_error
+from tsm_infra.errors import TsmInfraError, describe_error, error_code
 
 DB_INSTANCE = "AWS::RDS::DBInstance"
 LOAD_BALANCER = "AWS::ElasticLoadBalancingV2::LoadBalancer"
@@ -79,7 +79,7 @@ def _lift_database(
         try:
             found = rds.describe_db_instances(DBInstanceIdentifier=identifier)["DBInstances"]
         except Exception as exc:
-            if "DBInstanceNotFound" in describe_error(exc):
+            if error_code(exc).startswith("DBInstanceNotFound"):
                 return None  # already gone
             raise
         return bool(found and found[0].get("DeletionProtection"))

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from tsm_infra.errors import TsmInfraError, describe_error
+from tsm_infra.errors import TsmInfraError, describe_error, error_code
 
 State = Literal[
     "absent", "complete", "in_progress", "resumable", "failed", "rollback_complete", "review"
@@ -154,11 +154,6 @@ class Progress:
 ProgressCallback = Callable[[Progress], None]
 
 
-def _code(exc: Exception) -> str:
-    response = getattr(exc, "response", None)
-    return str((response or {}).get("Error", {}).get("Code", "")) if response else ""
-
-
 @dataclass
 class StackOps:
     """Operations on the stacks of one account and region, through one CloudFormation client."""
@@ -176,7 +171,7 @@ class StackOps:
         try:
             stacks = self.cfn.describe_stacks(StackName=name)["Stacks"]
         except Exception as exc:
-            if _code(exc) == "ValidationError" and "does not exist" in describe_error(exc):
+            if error_code(exc) == "ValidationError" and "does not exist" in describe_error(exc):
                 return None
             raise StackError(f"{name}: cannot describe the stack: {describe_error(exc)}") from None
         stack = stacks[0]

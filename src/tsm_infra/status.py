@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tsm_infra.aws import AccountSession, Connector
-from tsm_infra.errors import describe_error
+from tsm_infra.errors import describe_error, error_code
 from tsm_infra.plan import StackKind, stack_name
 from tsm_infra.spec import Cluster, Node
 from tsm_infra.stacks import StackInfo, StackOps
@@ -133,8 +133,7 @@ def drift_unavailable(exc: BaseException) -> str:
     An endpoint without drift detection (the emulator) answers with a page of HTML; only the
     error's code or type is named.
     """
-    response = getattr(exc, "response", None)
-    code = str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""
+    code = error_code(exc)
     if code in DRIFT_DENIED:
         return (
             f"not checked: access denied ({code}); drift detection needs "
