@@ -23,6 +23,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from tsm_infra.errors import Problem, SpecError
 from tsm_infra.limits import check_cluster, cluster_warnings, isolated_region_problem, partition_of
 from tsm_infra.specfile import decode, read_spec_bytes
+from tsm_infra.specfile import fail as _fail
 
 # A spec is a few dozen lines; this bound stops alias bombs ("billion laughs") long before they
 # cost memory or time.
@@ -561,11 +562,6 @@ class _TooLarge(Exception):
         self.line = line
 
 
-def _fail(source: str, message: str, line: int | None = None) -> SpecError:
-    """A SpecError about the whole file (no field path)."""
-    return SpecError(source, [Problem("", message, line)])
-
-
 def _read_yaml(text: str, source: str) -> tuple[Any, _LineMap]:
     lines = _LineMap()
     try:
@@ -581,17 +577,14 @@ def _read_yaml(text: str, source: str) -> tuple[Any, _LineMap]:
             raise _fail(source, "the spec is empty; start from examples/three-nodes.yaml")
         reader = _Reader(loader, lines)
         data = reader.build(root, ())
-    except yaml.composer.ComposerError as exc:
-        if exc.context == "expected a single document in the stream" and exc.problem_mark:
+    except yaml.MarkedYAMLError as exc:
+        several = exc.context == "expected a single document in the stream"
+        if isinstance(exc, yaml.composer.ComposerError) and several and exc.problem_mark:
             message = (
                 "holds several YAML documents (a second one starts at this line); a spec is one "
                 "document: remove the extra '---' or split the files"
             )
             raise _fail(source, message, exc.problem_mark.line + 1) from None
-        mark = exc.problem_mark or exc.context_mark
-        what = exc.problem or exc.context or "not valid YAML"
-        raise _fail(source, f"YAML syntax error: {what}", mark.line + 1 if mark else None) from None
-    except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         what = exc.problem or exc.context or "not valid YAML"
         raise _fail(source, f"YAML syntax error: {what}", mark.line + 1 if mark else None) from None
