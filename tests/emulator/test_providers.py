@@ -13,7 +13,7 @@ from tests.emulator.stacks import client
 from tsm_infra.emulator import PROVIDERS, SUPPORTED_MOTO, LocalAws
 from tsm_infra.emulator.constraints import CONSTRAINTS
 from tsm_infra.emulator.limits import ENFORCED_BY_MOTO, LIMITS
-from tsm_infra.emulator.server import NOT_ENFORCED, NOTES, EmulatorError
+from tsm_infra.emulator.server import NOT_ENFORCED, NOTES, PREPARED, EmulatorError
 from tsm_infra.spec import Cluster, Node
 
 # ------------------------------------------------------------------------ load-bearing providers
@@ -89,7 +89,7 @@ def test_server_listens_on_loopback_and_is_undone_on_stop() -> None:
         sentences = local.emulated()
         rules = len(CONSTRAINTS) + len(LIMITS)
         assert len(sentences) == len(PROVIDERS) + rules + len(
-            NOTES + ENFORCED_BY_MOTO + NOT_ENFORCED
+            NOTES + PREPARED + ENFORCED_BY_MOTO + NOT_ENFORCED
         )
         assert any("TSM container does not run" in s for s in sentences)
     finally:

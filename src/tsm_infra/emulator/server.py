@@ -22,6 +22,9 @@ HOST = "127.0.0.1"
 NOTES = (
     "Everything is emulated in memory by moto on 127.0.0.1; nothing reaches AWS.",
     "The licensed TSM container does not run, and EC2 instances do not boot.",
+)
+# what `prepare_account` and `prepare_registry_secret` put into an account before a deploy
+PREPARED = (
     "Each account is prepared as the spec says a real one is: its hosted zone, and its registry "
     "credentials secret holding emulator-only credentials for a registry that does not exist.",
 )
@@ -206,4 +209,4 @@ class LocalAws:
         """For the CLI: the general notes, one plain sentence per active provider and rule of
         what AWS refuses, then what the emulator does not enforce."""
         active = [p.emulates for p in (*PROVIDER_LIST, *RULES) if p.name not in self.disabled]
-        return [*NOTES, *active, *ENFORCED_BY_MOTO, *NOT_ENFORCED]
+        return [*NOTES, *PREPARED, *active, *ENFORCED_BY_MOTO, *NOT_ENFORCED]
