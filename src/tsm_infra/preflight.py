@@ -15,9 +15,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from tsm_infra.aws import AccessError, AccountSession, Connector
+from tsm_infra.contract import KmsParameters, secret_prefix, stack_name
 from tsm_infra.errors import BadInputError, describe_error, error_code
 from tsm_infra.limits import in_zone
-from tsm_infra.plan import ecr_repository_arn, stack_name
+from tsm_infra.plan import ecr_repository_arn
 from tsm_infra.spec import Cluster, Node
 
 DB_ENGINE = "postgres"
@@ -341,7 +342,7 @@ def check_eip_headroom(
                 params = {
                     p["ParameterKey"]: p["ParameterValue"] for p in stack.get("Parameters", [])
                 }
-                have = int(params.get("EgressAddressCount", "1") or 1)
+                have = int(params.get(KmsParameters.EGRESS_ADDRESS_COUNT, "1") or 1)
             needed += max(0, node.nat_gateways - have)
     except Exception as exc:
         out.note("elastic_ips", f"cannot count Elastic IPs ({_why(exc)})")
@@ -360,7 +361,7 @@ def check_eip_headroom(
 
 def leftover_secrets(session: AccountSession, cluster: str, node: Node) -> list[dict[str, Any]]:
     """Secrets under tsm/<cluster>/node<i>/, including those scheduled for deletion."""
-    prefix = f"tsm/{cluster}/node{node.index}/"
+    prefix = secret_prefix(cluster, node.index)
     pages = (
         session.client("secretsmanager")
         .get_paginator("list_secrets")

@@ -12,11 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from tsm_infra.contract import DB_INSTANCE_TYPE, LB_DELETION_PROTECTION, LOAD_BALANCER_TYPE
 from tsm_infra.errors import TsmInfraError, describe_error, error_code
 
-DB_INSTANCE = "AWS::RDS::DBInstance"
-LOAD_BALANCER = "AWS::ElasticLoadBalancingV2::LoadBalancer"
-LB_PROTECTION = "deletion_protection.enabled"
 # how long to wait for RDS to show the change before CloudFormation is asked to delete
 WAIT_ATTEMPTS = 60
 
@@ -36,7 +34,7 @@ def protected_resources(cfn: Any, stack: str) -> list[tuple[str, str]]:
     return [
         (r["ResourceType"], r["PhysicalResourceId"])
         for r in resources
-        if r["ResourceType"] in (DB_INSTANCE, LOAD_BALANCER)
+        if r["ResourceType"] in (DB_INSTANCE_TYPE, LOAD_BALANCER_TYPE)
         and r.get("PhysicalResourceId")
         and r.get("ResourceStatus") != "DELETE_COMPLETE"
     ]
@@ -53,7 +51,7 @@ def lift_deletion_protection(
     lifted = []
     for kind, physical_id in protected_resources(session.client("cloudformation"), stack):
         try:
-            if kind == DB_INSTANCE:
+            if kind == DB_INSTANCE_TYPE:
                 changed = _lift_database(session.client("rds"), physical_id, sleep, poll_interval)
                 what = f"database {physical_id}"
             else:
@@ -102,9 +100,9 @@ def _lift_database(
 def _lift_load_balancer(elbv2: Any, arn: str) -> bool:
     attributes = elbv2.describe_load_balancer_attributes(LoadBalancerArn=arn)["Attributes"]
     values = {a["Key"]: str(a.get("Value", "")).lower() for a in attributes}
-    if values.get(LB_PROTECTION) != "true":
+    if values.get(LB_DELETION_PROTECTION) != "true":
         return False
     elbv2.modify_load_balancer_attributes(
-        LoadBalancerArn=arn, Attributes=[{"Key": LB_PROTECTION, "Value": "false"}]
+        LoadBalancerArn=arn, Attributes=[{"Key": LB_DELETION_PROTECTION, "Value": "false"}]
     )
     return True

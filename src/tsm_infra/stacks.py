@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from tsm_infra.contract import MANAGED_BY, STATEFUL_TYPES
 from tsm_infra.errors import TsmInfraError, describe_error, error_code
 
 State = Literal[
@@ -37,15 +38,6 @@ _FAILED = {
     "UPDATE_ROLLBACK_FAILED",
     "IMPORT_ROLLBACK_FAILED",
 }
-# Resources that hold what cannot be made again: key shares, the key, the generated secrets.
-STATEFUL_TYPES = frozenset(
-    {
-        "AWS::RDS::DBInstance",
-        "AWS::KMS::Key",
-        "AWS::SecretsManager::Secret",
-        "Custom::NodeSecrets",
-    }
-)
 CAPABILITIES = ("CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND")
 _NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
 
@@ -231,7 +223,7 @@ class StackOps:
         create: bool,
     ) -> Review:
         """Create a change set and wait until it is ready; an empty one is deleted at once."""
-        change_set = f"tsm-infra-{uuid.uuid4().hex[:12]}"
+        change_set = f"{MANAGED_BY}-{uuid.uuid4().hex[:12]}"
         try:
             created = self.cfn.create_change_set(
                 StackName=name,

@@ -17,8 +17,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tsm_infra.aws import AccountSession, Connector
+from tsm_infra.contract import (
+    TAG_NODE,
+    TAG_NODES,
+    TAG_THRESHOLD,
+    CoreOutputs,
+    CoreParameters,
+    KmsOutputs,
+    StackKind,
+    stack_name,
+)
 from tsm_infra.errors import describe_error, error_code
-from tsm_infra.plan import StackKind, stack_name
 from tsm_infra.spec import Cluster, Node
 from tsm_infra.stacks import StackInfo, StackOps
 
@@ -234,9 +243,9 @@ def _check_tags(cluster: Cluster, found: _Deployed, problems: list[str]) -> None
     """Every stack carries the node index, node count and threshold of the spec."""
     for kind, tags in found.tags.items():
         for tag, expected in (
-            ("tsm:threshold", str(cluster.threshold)),
-            ("tsm:nodes", str(len(cluster.nodes))),
-            ("tsm:node", str(found.node.index)),
+            (TAG_THRESHOLD, str(cluster.threshold)),
+            (TAG_NODES, str(len(cluster.nodes))),
+            (TAG_NODE, str(found.node.index)),
         ):
             if tags.get(tag) != expected:
                 problems.append(
@@ -257,21 +266,24 @@ def _check_peers(
     node, params = found.node, found.core_parameters
     where = f"nodes[{node.index}]"
     peers = [p.index for p in cluster.nodes if p.index != node.index]
-    if params.get("NodeIndex") != str(node.index):
-        problems.append(f"{where}: its Core stack runs player index {params.get('NodeIndex')}")
-    configured = [i.strip() for i in params.get("PeerIndices", "").split(",") if i.strip()]
+    if params.get(CoreParameters.NODE_INDEX) != str(node.index):
+        runs = params.get(CoreParameters.NODE_INDEX)
+        problems.append(f"{where}: its Core stack runs player index {runs}")
+    listed = params.get(CoreParameters.PEER_INDICES, "")
+    configured = [i.strip() for i in listed.split(",") if i.strip()]
     if configured != [str(p) for p in peers]:
         problems.append(
             f"{where}: its Core stack lists peers {configured}, the cluster has {peers}"
         )
         return
-    arns = [a.strip() for a in params.get("PeerPublicKeyParameterArns", "").split(",")]
+    pinned = params.get(CoreParameters.PEER_PUBLIC_KEY_PARAMETER_ARNS, "")
+    arns = [a.strip() for a in pinned.split(",")]
     for peer, arn in zip(peers, arns, strict=False):
         published = kms_out.get(peer, {})
-        if arn != published.get("PublicKeyParameterArn"):
+        if arn != published.get(KmsOutputs.PUBLIC_KEY_PARAMETER_ARN):
             problems.append(
                 f"{where}: pins peer {peer}'s key parameter {arn}, but nodes[{peer}]'s KMS "
-                f"stack publishes {published.get('PublicKeyParameterArn', '(nothing)')}"
+                f"stack publishes {published.get(KmsOutputs.PUBLIC_KEY_PARAMETER_ARN, '(nothing)')}"
             )
             continue
         try:
@@ -284,16 +296,20 @@ def _check_peers(
                 f"{node.account}: {describe_error(exc)} (is the RAM share accepted?)"
             )
             continue
-        if value != published.get("PublicKey"):
+        if value != published.get(KmsOutputs.PUBLIC_KEY):
             problems.append(
                 f"{where}: reads a public key for peer {peer} that is not the key "
                 f"nodes[{peer}] generated; redeploy nodes[{peer}]'s KMS stack"
             )
         else:
             passed.append(f"{where} reads peer {peer}'s generated public key")
-    egress = sorted(c.strip() for c in params.get("PeerEgressCidrs", "").split(",") if c)
+    listed = params.get(CoreParameters.PEER_EGRESS_CIDRS, "")
+    egress = sorted(c.strip() for c in listed.split(",") if c)
     expected = sorted(
-        c for p in peers for c in kms_out.get(p, {}).get("EgressCidrs", "").split(",") if c
+        c
+        for p in peers
+        for c in kms_out.get(p, {}).get(KmsOutputs.EGRESS_CIDRS, "").split(",")
+        if c
     )
     if egress != expected:
         problems.append(f"{where}: lets MPC in from {egress}, but the peers send from {expected}")
@@ -313,13 +329,13 @@ def manifest(cluster: Cluster, connector: Connector) -> dict[str, Any]:
             "account": node.account,
             "region": node.region,
             "dns_name": node.dns_name,
-            "sdk_endpoint": core.get("SdkEndpoint"),
-            "mpc_endpoint": core.get("MpcEndpoint"),
-            "certificate": {"domain": node.dns_name, "arn": core.get("CertificateArn")},
-            "cloud_map_namespace_id": core.get("NamespaceId"),
-            "public_key": kms.get("PublicKey"),
-            "sdk_api_keys_secret_arn": kms.get("SdkApiKeysSecretArn"),
-            "management_api_key_secret_arn": kms.get("ManagementApiKeySecretArn"),
+            "sdk_endpoint": core.get(CoreOutputs.SDK_ENDPOINT),
+            "mpc_endpoint": core.get(CoreOutputs.MPC_ENDPOINT),
+            "certificate": {"domain": node.dns_name, "arn": core.get(CoreOutputs.CERTIFICATE_ARN)},
+            "cloud_map_namespace_id": core.get(CoreOutputs.NAMESPACE_ID),
+            "public_key": kms.get(KmsOutputs.PUBLIC_KEY),
+            "sdk_api_keys_secret_arn": kms.get(KmsOutputs.SDK_API_KEYS_SECRET_ARN),
+            "management_api_key_secret_arn": kms.get(KmsOutputs.MANAGEMENT_API_KEY_SECRET_ARN),
             "deployed": bool(found.core and found.core.state == "complete"),
         }
 
