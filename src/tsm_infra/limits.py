@@ -1,6 +1,6 @@
 """What AWS will refuse, checked offline: partitions, limits, counts and quotas a spec can hit.
 
-`spec.py` calls `check_cluster` after the shape of the spec is valid; every rule here names
+`tsm_infra.spec` calls `check_cluster` after the shape of the spec is valid; every rule here names
 the limit and what to do, so a spec that validates does not fail halfway through a deploy.
 `cluster_warnings` lists valid but risky choices. Nothing here talks to AWS.
 """
