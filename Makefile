@@ -46,7 +46,7 @@ lint: setup $(CHECKOV_VENV)/.installed
 	$(BIN)/mypy src bench
 	$(BIN)/tsm-infra package --check
 	$(BIN)/tsm-infra lint
-	$(CHECKOV_VENV)/bin/checkov --directory templates --framework cloudformation \
+	$(CHECKOV_VENV)/bin/checkov --directory src/tsm_infra/cfn --framework cloudformation \
 		--skip-download --compact --quiet
 
 pytest: setup

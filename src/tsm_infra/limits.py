@@ -31,7 +31,7 @@ ELASTIC_IPS_PER_REGION = 5  # default Elastic IPs per account and region (EC2 qu
 ACM_DOMAIN_LENGTH = 64  # ACM: the first domain name of a certificate, at most 64 characters
 SSM_ADVANCED_VALUE_BYTES = 8192  # the templates write Advanced-tier parameters (8 KB)
 CUSTOM_RESOURCE_RESPONSE_BYTES = 4096  # CloudFormation custom resource response body
-MAX_NODE_INDEX = 99  # NodeIndex AllowedPattern "^[0-9]{1,2}$" in templates/kms.yaml, core.yaml
+MAX_NODE_INDEX = 99  # NodeIndex AllowedPattern "^[0-9]{1,2}$" in tsm_infra/cfn/kms.yaml, core.yaml
 STACK_NAME_LENGTH = 128
 
 API_KEY_HASH_CHARS = 44  # base64 of a SHA-256 digest

@@ -22,7 +22,7 @@ from tsm_infra.plan import ecr_repository_arn
 from tsm_infra.spec import Cluster, Node
 
 DB_ENGINE = "postgres"
-DB_ENGINE_VERSION = "17"  # templates/core.yaml DbEngineVersion default
+DB_ENGINE_VERSION = "17"  # tsm_infra/cfn/core.yaml DbEngineVersion default
 EIP_QUOTA_CODE = "L-0263D0A3"  # EC2-VPC Elastic IPs
 DEFAULT_EIP_QUOTA = 5
 ENABLED_REGION = ("opt-in-not-required", "opted-in")

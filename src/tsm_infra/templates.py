@@ -12,6 +12,7 @@ import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +21,16 @@ from tsm_infra.errors import BadInputError
 # One template per stack kind; the plan and the deployer name templates only through this.
 TEMPLATE_FILES = {"kms": "kms.yaml", "core": "core.yaml"}
 
-_REPO_ROOT = Path(__file__).resolve().parents[2]
+# The templates and their cfn-lint settings are package data of tsm_infra, so an installed
+# wheel has them; they are plain files on disk in both a checkout and an installed wheel.
+_PACKAGE_DATA = Path(str(files("tsm_infra") / "cfn"))
+_PACKAGE_ROOT = Path(str(files("tsm_infra")))
 
 
 def templates_dir() -> Path:
-    """The templates folder: $TSM_INFRA_TEMPLATES, else the checkout's templates/."""
+    """The templates folder: $TSM_INFRA_TEMPLATES, else the package's own (tsm_infra/cfn)."""
     override = os.environ.get("TSM_INFRA_TEMPLATES")
-    return Path(override) if override else _REPO_ROOT / "templates"
+    return Path(override) if override else _PACKAGE_DATA
 
 
 def template_path(kind: str) -> Path:
@@ -36,7 +40,7 @@ def template_path(kind: str) -> Path:
 
 def lint_config_path() -> Path:
     """The `.cfnlintrc` that holds the project's cfn-lint settings."""
-    return _REPO_ROOT / ".cfnlintrc"
+    return _PACKAGE_DATA / ".cfnlintrc"
 
 
 @dataclass(frozen=True)
@@ -257,11 +261,16 @@ def _encode(code: InlineCode, source: str) -> list[str]:
     return [code.indent + line if line else "" for line in source.rstrip("\n").split("\n")]
 
 
+def _module_file(module: str) -> Path:
+    """The file a marker names as `src/tsm_infra/<path>.py`, inside the installed package."""
+    return _PACKAGE_ROOT / module.removeprefix("src/tsm_infra/")
+
+
 def package(text: str) -> str:
     """The template text with every stale inline copy replaced by its module's current source."""
     lines = text.split("\n")
     for code in reversed(find_inline_code(text)):
-        source = (_REPO_ROOT / code.module).read_text(encoding="utf-8")
+        source = _module_file(code.module).read_text(encoding="utf-8")
         if inline_source(code, text) != source:
             lines[code.start : code.end] = _encode(code, source)
     return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""templates/core.yaml: network, load balancer, TLS, database, node and discovery properties."""
+"""tsm_infra/cfn/core.yaml: network, load balancer, TLS, database, node and discovery properties."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""templates/kms.yaml: the security and retention properties the KMS stack promises."""
+"""tsm_infra/cfn/kms.yaml: the security and retention properties the KMS stack promises."""
 
 from __future__ import annotations
 

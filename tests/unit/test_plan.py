@@ -61,7 +61,7 @@ def test_three_node_example_as_json(repo: Path) -> None:
     assert kms0["template_defaults"]["KeyDeletionWindowDays"] == "30"
     assert data["templates"][0] == {
         "kind": "kms",
-        "path": "templates/kms.yaml",
+        "path": "src/tsm_infra/cfn/kms.yaml",
         "exists": True,
         "clean": True,
         "findings": [],
@@ -72,7 +72,11 @@ def test_core_stacks_wait_for_every_kms_stack() -> None:
     plan = build_plan(load_spec_text(VALID_SPEC))
     kms = [s.stack_name for s in plan.steps() if s.kind == "kms"]
     for step in plan.steps():
-        assert step.depends_on == (tuple(kms) if step.kind == "core" else ())
+        if step.kind == "core":
+            # every KMS stack's outputs, and its account's acceptance of the peers' shares
+            assert step.depends_on == (*kms, f"share:{step.account}")
+        else:
+            assert step.depends_on == ()
 
 
 def test_each_core_stack_is_wired_to_its_own_kms_stack_and_only_its_peers() -> None:
