@@ -27,7 +27,19 @@ _TYPE_NAMES = {
 }
 
 
+# the error kinds whose message is only what the field takes, followed by what it got
+_EXPECTED = {
+    "int_type": "a whole number",
+    "bool_type": "true or false",
+    "list_type": "a list",
+    "model_type": "a mapping of keys to values",
+    "dict_type": "a mapping of keys to values",
+    "model_attributes_type": "a mapping of keys to values",
+}
+
+
 def type_name(value: object) -> str:
+    """What a value read from YAML is, in the words of the messages ("a number", "text")."""
     return _TYPE_NAMES.get(type(value), type(value).__name__)
 
 
@@ -78,14 +90,8 @@ def _message(error: dict[str, Any], raw: str | None = None) -> str:
                 "(YAML reads it as a number and drops leading zeros)"
             )
         return f"must be text, got {_got(value)}"
-    if kind == "int_type":
-        return f"must be a whole number, got {_got(value)}"
-    if kind == "bool_type":
-        return f"must be true or false, got {_got(value)}"
-    if kind == "list_type":
-        return f"must be a list, got {_got(value)}"
-    if kind in ("model_type", "dict_type", "model_attributes_type"):
-        return f"must be a mapping of keys to values, got {_got(value)}"
+    if kind in _EXPECTED:
+        return f"must be {_EXPECTED[kind]}, got {_got(value)}"
     if kind == "too_short":
         return "must not be empty"
     if kind == "literal_error":
@@ -94,6 +100,7 @@ def _message(error: dict[str, Any], raw: str | None = None) -> str:
 
 
 def pydantic_problems(exc: ValidationError, lines: LineMap) -> list[Problem]:
+    """One problem per distinct error, with its path and line, in the order of the file."""
     problems: list[Problem] = []
     for error in exc.errors(include_url=False):
         # unions of X | None report one error per branch; the None branch says nothing useful

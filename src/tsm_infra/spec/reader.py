@@ -155,6 +155,7 @@ class _TooLarge(Exception):
 
 
 def read_yaml(text: str, source: str) -> tuple[Any, LineMap]:
+    """The data of one YAML document and the lines of its keys; SpecError for any problem."""
     lines = LineMap()
     try:
         # the constructor already rejects characters YAML does not allow

@@ -199,6 +199,7 @@ def _resolve_node(spec: Spec, position: int, node: NodeSpec, problems: _Problems
 
 
 def resolve_cluster(spec: Spec, lines: LineMap, source: str) -> Cluster:
+    """The cluster a shape-valid spec describes; SpecError listing every rule it breaks."""
     problems = _Problems(lines)
     _check_indices_and_threshold(spec, problems)
     _check_distinct_accounts_and_names(spec, problems)
