@@ -21,6 +21,9 @@ DEFAULT_INSTANCE_TYPE = "m7i.large"
 DEFAULT_DB_INSTANCE_CLASS = "db.t4g.medium"
 
 
+# --------------------------------------------------------------------------- field checks
+
+
 def _matches(pattern: str, what: str) -> AfterValidator:
     compiled = re.compile(pattern)
 

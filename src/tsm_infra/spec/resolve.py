@@ -23,6 +23,8 @@ from tsm_infra.spec.models import (
 )
 from tsm_infra.spec.reader import LineMap, YamlPath, format_path
 
+# --------------------------------------------------------------------------- resolved cluster
+
 
 @dataclass(frozen=True)
 class Node:
