@@ -2,108 +2,276 @@
 """How deploy scales with the number of nodes: wall time and AWS API calls, against the emulator.
 
 For 1, 3 and 7 nodes (each in its own account), deploys a fresh cluster into a fresh embedded
-emulator, then deploys it again at once (a no-op), and prints for each: wall time and the number
-of AWS API calls the deployer made (by the calls' own count, not CloudFormation's work behind
-them). Figures, not assertions: run it before and after a change to the deployer.
+emulator, then deploys it again at once (a no-op), and prints for each: wall time, the number of
+AWS API calls the deployer made (by the calls' own count, not CloudFormation's work behind them)
+and the cluster's critical path. Two models of AWS: "none", the emulator as fast as it goes,
+which measures the deployer's client overhead; "latency", the emulator's latency model, where
+each resource takes its typical real-AWS time (tsm_infra.durations) scaled by one factor
+(clusters.SCALE, 1/100 by default, the deployer's 5 s poll interval scaled alike), which measures
+how close the deploy comes to the critical path, the physical limit of the templates.
 
-    .venv/bin/python bench/deploy_scaling.py [--sizes 1,3,7]
+The 3-node unmodelled deploy is also run by a one-stack-after-another boto3 script on the same
+emulator (sequential.py, performance.md section 2) for the ratio T(tsm-infra) / T(sequential).
+Figures, not assertions: run it before and after a change to the deployer.
 
-A one-node cluster is not a valid spec (a cluster needs two nodes); it is built directly here to
-show the cost of a single node's two stacks.
+    .venv/bin/python bench/deploy_scaling.py [--sizes 1,3,7] [--models none,latency]
+        [--repeat N] [--scale 0.01] [--json]
+
+critical_path_seconds is that of a deploy of the cluster (durations.critical_path, scaled), in
+every row: the no-op rows carry it to show the cluster, not as their own limit.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import statistics
 import sys
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
+
+from clusters import (
+    POLL_SECONDS,
+    SCALE,
+    fresh_emulator,
+    has_latency_model,
+    make_cluster,
+    plan_of,
+    rendered_templates,
+)
+from sequential import deploy_sequential, rendered_bodies
 
 from tsm_infra.aws import CallCounter, Connector
-from tsm_infra.deploy import Options, Runner
-from tsm_infra.emulator import LocalAws
-from tsm_infra.plan import build_plan
-from tsm_infra.rehearsal import prepare_accounts
-from tsm_infra.spec import Cluster, Node, TsmSettings
-from tsm_infra.templates import TEMPLATE_FILES, template_interface
+from tsm_infra.durations import critical_path
+from tsm_infra.plan import Plan
+from tsm_infra.run import Options, execute
 
-REGIONS = ("eu-west-1", "eu-central-1", "us-east-1", "ap-northeast-2")
-
-
-def make_cluster(size: int) -> Cluster:
-    """A cluster of `size` nodes, each in its own account and one of a few regions."""
-    nodes = tuple(
-        Node(
-            index=i,
-            account=f"{100000000000 + i * 111111:012d}",
-            region=REGIONS[i % len(REGIONS)],
-            dns_name=f"node{i}.bench{i}.example.com",
-            hosted_zone_id=f"Z{i:020d}",
-            hosted_zone_name=f"bench{i}.example.com",
-            access=None,
-            instance_type="m7i.large",
-            db_instance_class="db.t4g.medium",
-            multi_az=False,
-            sdk_client_cidrs=("198.51.100.0/24",),
-            allow_mobile_players=False,
-            nat_gateways=1,
-        )
-        for i in range(size)
-    )
-    return Cluster(
-        name=f"bench{size}",
-        threshold=max(0, (size - 1) // 2),
-        tsm=TsmSettings(image="registry.example.com/tsm-node:72.0.0"),
-        nodes=nodes,
-        allow_shared_account=False,
-        same_organization=False,
-        source=f"<{size} nodes>",
-    )
+SIZES = "1,3,7"
+MODELS = ("none", "latency")
+RATIO_NODES = 3  # the size the sequential baseline runs at
 
 
-def measure(size: int) -> list[str]:
-    """Deploy then redeploy a cluster of `size` nodes; one printable line for each."""
+@dataclass(frozen=True)
+class Run:
+    """One timed deploy."""
+
+    nodes: int
+    scenario: str  # "deploy" | "noop"
+    model: str  # "none" | "latency"
+    seconds: float
+    critical_path_seconds: float
+    api_calls: int
+    repeat: int
+    executed: int
+    ok: bool
+    result: str
+
+
+def run_deployer(plan: Plan, connector: Connector, poll_interval: float) -> tuple[bool, str]:
+    """The one call into tsm-infra's deployer: did every stack end where it should, and why not."""
+    result = execute(plan, connector, options=Options(poll_interval=poll_interval))
+    reasons = "; ".join(f"{o.stack}: {o.reason}" for o in result.failures())
+    return result.ok, "ok" if result.ok else f"FAILED: {reasons}"
+
+
+def measure(size: int, model: str, repeat: int, scale: float) -> list[Run]:
+    """Deploy then redeploy a cluster of `size` nodes in a fresh emulator of that model."""
     cluster = make_cluster(size)
-    interfaces = {kind: template_interface(kind) for kind in TEMPLATE_FILES}
-    plan = build_plan(cluster, interfaces)
-    lines = []
-    with LocalAws() as aws:
-        prepare_accounts(aws, cluster.nodes)
-        for run in ("deploy", "no-op redeploy"):
+    plan = plan_of(cluster)
+    limit = critical_path(plan.steps(), rendered_templates(), scale=scale).seconds
+    runs = []
+    with fresh_emulator(cluster, scale if model == "latency" else None) as endpoint:
+        for scenario in ("deploy", "noop"):
             counter = CallCounter()
-            runner = Runner(
-                cluster,
-                Connector(endpoint_url=aws.endpoint_url, counter=counter),
-                options=Options(poll_interval=0.05),
-            )
+            connector = Connector(endpoint_url=endpoint, counter=counter)
             started = time.perf_counter()
-            result = runner.deploy(plan)
+            ok, result = run_deployer(plan, connector, POLL_SECONDS * scale)
             seconds = time.perf_counter() - started
             executed = counter.counts().get("cloudformation:ExecuteChangeSet", 0)
-            state = (
-                "ok"
-                if result.ok
-                else "FAILED: " + "; ".join(f"{o.stack}: {o.reason}" for o in result.failures())
+            runs.append(
+                Run(
+                    size,
+                    scenario,
+                    model,
+                    seconds,
+                    limit,
+                    counter.total(),
+                    repeat,
+                    executed,
+                    ok,
+                    result,
+                )
             )
-            lines.append(
-                f"{size:>5}  {run:<15} {seconds:>8.2f}  {counter.total():>9}  "
-                f"{executed:>8}  {state}"
-            )
-    return lines
+    return runs
+
+
+def measure_sequential(size: int, scale: float) -> tuple[float, int, bool]:
+    """The baseline's deploy of the same cluster, unmodelled: seconds, API calls, completed."""
+    cluster = make_cluster(size)
+    plan = plan_of(cluster)
+    bodies = rendered_bodies()
+    with fresh_emulator(cluster) as endpoint:
+        counter = CallCounter()
+        started = time.perf_counter()
+        ok = deploy_sequential(
+            plan, bodies, endpoint, counter=counter, poll_interval=POLL_SECONDS * scale
+        )
+        return time.perf_counter() - started, counter.total(), ok
+
+
+def summarize(runs: list[Run]) -> list[dict[str, Any]]:
+    """Min and median seconds per (nodes, scenario, model), with the calls and the limit."""
+    groups: dict[tuple[int, str, str], list[Run]] = {}
+    for run in runs:
+        groups.setdefault((run.nodes, run.scenario, run.model), []).append(run)
+    rows = []
+    for (nodes, scenario, model), group in groups.items():
+        seconds = [run.seconds for run in group]
+        rows.append(
+            {
+                "nodes": nodes,
+                "scenario": scenario,
+                "model": model,
+                "n": len(group),
+                "min": min(seconds),
+                "median": statistics.median(seconds),
+                "critical_path_seconds": group[0].critical_path_seconds,
+                "api_calls": statistics.median(run.api_calls for run in group),
+                "ok": all(run.ok for run in group),
+            }
+        )
+    return rows
+
+
+def ratios(runs: list[Run], sequential: list[tuple[float, int, bool]]) -> list[float]:
+    """Per repetition: T(tsm-infra) / T(sequential), 3-node unmodelled deploys."""
+    ours = [
+        run.seconds
+        for run in runs
+        if (run.nodes, run.scenario, run.model) == (RATIO_NODES, "deploy", "none")
+    ]
+    return [mine / theirs for mine, (theirs, _, _) in zip(ours, sequential, strict=False)]
 
 
 def main(argv: list[str]) -> int:
-    """Print the table."""
+    """Run the measurements; print a table, or JSON with --json."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default="1,3,7", help="comma-separated node counts")
+    parser.add_argument("--sizes", default=SIZES, help="comma-separated node counts")
+    parser.add_argument(
+        "--models",
+        default=",".join(MODELS) if has_latency_model() else "none",
+        help="none, latency or both (default: both, or none while the emulator has no model)",
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each, for min/median")
+    parser.add_argument("--scale", type=float, default=SCALE, help="modelled time factor")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)
     sizes = [int(size) for size in args.sizes.split(",")]
-    print(f"deploy scaling against the embedded emulator ({Path(__file__).name})")
-    print(f"{'nodes':>5}  {'run':<15} {'seconds':>8}  {'API calls':>9}  {'executed':>8}  result")
-    for size in sizes:
-        for line in measure(size):
-            print(line, flush=True)
+    models = [model for model in args.models.split(",") if model]
+    unknown = sorted(set(models) - set(MODELS))
+    if unknown or args.repeat < 1:
+        parser.error(f"--models takes {', '.join(MODELS)}; --repeat at least 1")
+    if "latency" in models and not has_latency_model():
+        parser.error(
+            "model latency: the emulator has no latency model yet (LocalAws(latency_scale=...)); "
+            "use --models none"
+        )
+    text = not args.json
+    if text:
+        print(
+            f"deploy scaling against the embedded emulator ({Path(__file__).name}), "
+            f"latency scale {args.scale:g}, poll {POLL_SECONDS * args.scale:g} s"
+        )
+        print(_header())
+    runs: list[Run] = []
+    sequential: list[tuple[float, int, bool]] = []
+    for repeat in range(args.repeat):
+        for size in sizes:
+            for model in models:
+                for run in measure(size, model, repeat, args.scale):
+                    runs.append(run)
+                    if text:
+                        print(_line(run), flush=True)
+            if size == RATIO_NODES and "none" in models:
+                sequential.append(measure_sequential(size, args.scale))
+                if text:
+                    seconds, calls, ok = sequential[-1]
+                    print(
+                        f"{size:>5}  {'deploy':<7} {'seq':<8} {repeat + 1:>3} {seconds:>8.2f}"
+                        f"  {'':>8}  {'':>6}  {calls:>9}  {'':>8}  "
+                        f"{'ok' if ok else 'FAILED'} (sequential boto3)",
+                        flush=True,
+                    )
+    summary = summarize(runs)
+    per_trial = ratios(runs, sequential)
+    if args.json:
+        print(json.dumps(_document(runs, summary, sequential, per_trial, args.scale), indent=2))
+    else:
+        _print_summary(summary, per_trial)
     return 0
+
+
+def _print_summary(summary: list[dict[str, Any]], per_trial: list[float]) -> None:
+    print()
+    print(
+        f"{'nodes':>5}  {'run':<7} {'model':<8} {'n':>3} {'min s':>8} {'median s':>9}"
+        f"  {'CP s':>8}  {'API calls':>9}"
+    )
+    for row in summary:
+        print(
+            f"{row['nodes']:>5}  {row['scenario']:<7} {row['model']:<8} {row['n']:>3} "
+            f"{row['min']:>8.2f} {row['median']:>9.2f}  {row['critical_path_seconds']:>8.2f}  "
+            f"{row['api_calls']:>9g}{'' if row['ok'] else '  FAILED'}"
+        )
+    if per_trial:
+        print(
+            f"\nT(tsm-infra) / T(sequential), {RATIO_NODES}-node unmodelled deploy: "
+            + ", ".join(f"{ratio:.2f}" for ratio in per_trial)
+            + f" (min {min(per_trial):.2f}, median {statistics.median(per_trial):.2f})"
+        )
+
+
+def _header() -> str:
+    return (
+        f"{'nodes':>5}  {'run':<7} {'model':<8} {'#':>3} {'seconds':>8}  {'CP s':>8}  "
+        f"{'x CP':>6}  {'API calls':>9}  {'executed':>8}  result"
+    )
+
+
+def _line(run: Run) -> str:
+    times = (
+        f"{run.seconds / run.critical_path_seconds:>6.2f}"
+        if run.model == "latency" and (run.scenario == "deploy")
+        else f"{'':>6}"
+    )
+    return (
+        f"{run.nodes:>5}  {run.scenario:<7} {run.model:<8} {run.repeat + 1:>3} "
+        f"{run.seconds:>8.2f}  {run.critical_path_seconds:>8.2f}  {times}  "
+        f"{run.api_calls:>9}  {run.executed:>8}  {run.result}"
+    )
+
+
+def _document(
+    runs: list[Run],
+    summary: list[dict[str, Any]],
+    sequential: list[tuple[float, int, bool]],
+    per_trial: list[float],
+    scale: float,
+) -> dict[str, Any]:
+    return {
+        "scale": scale,
+        "poll_interval": POLL_SECONDS * scale,
+        "runs": [asdict(run) for run in runs],
+        "summary": summary,
+        "sequential": {
+            "nodes": RATIO_NODES,
+            "runs": [{"seconds": s, "api_calls": calls, "ok": ok} for s, calls, ok in sequential],
+            "ratio_tsm_over_sequential": per_trial,
+            "ratio_median": statistics.median(per_trial) if per_trial else None,
+        },
+    }
 
 
 if __name__ == "__main__":

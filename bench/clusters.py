@@ -1,0 +1,99 @@
+"""What the benchmarks share: the clusters they build, the emulator they start, the time scale.
+
+The latency model runs real AWS's typical durations (tsm_infra.durations) scaled by SCALE, one
+factor for everything: resource times, change sets and the deployer's poll interval (real AWS is
+polled every POLL_SECONDS). At 1/100 the bench clusters' critical path (~15 min on real AWS,
+single-AZ databases) takes ~9 s: long enough that the emulator's own CPU per deploy (~3 s at 3
+nodes on a quiet machine, performance.md section 3.2) is a minor part of a modelled run, short
+enough that the whole benchmark takes minutes. The poll interval scales to 0.05 s, the value
+the benchmark used before the model existed.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from tsm_infra.emulator import LocalAws
+from tsm_infra.plan import Plan, build_plan
+from tsm_infra.rehearsal import prepare_accounts
+from tsm_infra.spec import Cluster, Node, TsmSettings
+from tsm_infra.templates import TEMPLATE_FILES, template_body, template_interface
+
+SCALE = 1 / 100
+POLL_SECONDS = 5.0  # the deployer's poll interval on real AWS
+REGIONS = ("eu-west-1", "eu-central-1", "us-east-1", "ap-northeast-2")
+
+
+def make_cluster(size: int) -> Cluster:
+    """A cluster of `size` nodes, each in its own account and one of a few regions.
+
+    A one-node cluster is not a valid spec (a cluster needs two nodes); it is built directly
+    here to show the cost of a single node's two stacks.
+    """
+    nodes = tuple(
+        Node(
+            index=i,
+            account=f"{100000000000 + i * 111111:012d}",
+            region=REGIONS[i % len(REGIONS)],
+            dns_name=f"node{i}.bench{i}.example.com",
+            hosted_zone_id=f"Z{i:020d}",
+            hosted_zone_name=f"bench{i}.example.com",
+            access=None,
+            instance_type="m7i.large",
+            db_instance_class="db.t4g.medium",
+            multi_az=False,
+            sdk_client_cidrs=("198.51.100.0/24",),
+            allow_mobile_players=False,
+            nat_gateways=1,
+        )
+        for i in range(size)
+    )
+    return Cluster(
+        name=f"bench{size}",
+        threshold=max(0, (size - 1) // 2),
+        tsm=TsmSettings(image="registry.example.com/tsm-node:72.0.0"),
+        nodes=nodes,
+        allow_shared_account=False,
+        same_organization=False,
+        source=f"<{size} nodes>",
+    )
+
+
+def plan_of(cluster: Cluster) -> Plan:
+    """The deploy plan, checked against the templates."""
+    return build_plan(cluster, {kind: template_interface(kind) for kind in TEMPLATE_FILES})
+
+
+def rendered_templates() -> dict[str, dict[str, Any]]:
+    """Each stack kind's template as deploy sends it, as a dict."""
+    return {kind: json.loads(template_body(kind)) for kind in TEMPLATE_FILES}
+
+
+def has_latency_model() -> bool:
+    """True when the emulator takes `latency_scale` (its latency model)."""
+    return "latency_scale" in inspect.signature(LocalAws).parameters
+
+
+@contextmanager
+def fresh_emulator(cluster: Cluster, latency_scale: float | None = None) -> Iterator[str]:
+    """A fresh embedded emulator with the cluster's accounts prepared; its endpoint URL.
+
+    With `latency_scale`, resources take their modelled time times that factor.
+    """
+    if latency_scale is None:
+        aws = LocalAws()
+    elif has_latency_model():
+        options: dict[str, Any] = {"latency_scale": latency_scale}
+        aws = LocalAws(**options)
+    else:
+        raise SystemExit(
+            "the emulator has no latency model yet (LocalAws(latency_scale=...)); "
+            "run with --models none"
+        )
+    with aws:
+        prepare_accounts(aws, cluster.nodes)
+        yield aws.endpoint_url
