@@ -35,7 +35,6 @@ from tsm_infra.templates import TEMPLATE_FILES, template_body
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudformation import CloudFormationClient
-    from mypy_boto3_cloudformation.literals import CapabilityType
     from mypy_boto3_cloudformation.type_defs import WaiterConfigTypeDef
     from mypy_boto3_ram import RAMClient
 
@@ -129,7 +128,7 @@ def _deploy_stack(
             {"ParameterKey": name, "ParameterValue": _resolve(value, outputs)}
             for name, value in step.parameters.items()
         ],
-        Capabilities=[cast("CapabilityType", capability) for capability in CAPABILITIES],
+        Capabilities=list(CAPABILITIES),
         Tags=[{"Key": key, "Value": value} for key, value in tags.items()],
     )["Id"]
     # botocore sleeps whatever Delay holds; the stubs type it int, the bench polls sub-second
