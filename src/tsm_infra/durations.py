@@ -42,9 +42,9 @@ class Typical:
         return self.delete if operation == "delete" and self.delete is not None else self.create
 
 
-# Change-set creation, with the AWS::LanguageExtensions transform: 5-20 s
-# (performance.md section 4); CloudFormation has the template parsed and diffed before any
-# resource starts.
+# Change-set creation, with the AWS::LanguageExtensions transform: 5-20 s (performance.md
+# section 4); now and then up to a minute or more (cloudtools/stacker#389, acquia/moonshot#227).
+# CloudFormation has the template parsed and diffed before any resource starts.
 CHANGE_SET_SECONDS = 10.0
 
 _PERF = "performance.md section 4"
@@ -135,7 +135,9 @@ TYPICAL: Mapping[str, Typical] = {
     "AWS::RAM::ResourceShare": Typical(20.0, "5-60 s: " + _PERF),
     # --- the keygen function and its custom resource
     "AWS::Lambda::Function": Typical(
-        20.0, "10-30 s, CloudFormation waits for the function to be Active: " + _PERF
+        20.0,
+        "10-30 s (" + _PERF + "): CloudFormation waits for the function to leave Pending for "
+        "Active (Lambda docs, function states)",
     ),
     "Custom::NodeSecrets": Typical(
         10.0,
