@@ -44,7 +44,7 @@ from clusters import (
 from sequential import deploy_sequential, rendered_bodies
 
 from tsm_infra.aws import CallCounter, Connector
-from tsm_infra.durations import critical_path
+from tsm_infra.durations import CriticalPath, Link, critical_path
 from tsm_infra.plan import Plan
 from tsm_infra.run import Options, execute
 
@@ -185,32 +185,75 @@ def main(argv: list[str]) -> int:
             f"latency scale {args.scale:g}, poll {POLL_SECONDS * args.scale:g} s"
         )
         print(_header())
+    runs, sequential = run_all(sizes, models, args.repeat, args.scale, show=text)
+    summary = summarize(runs)
+    per_trial = ratios(runs, sequential)
+    paths = {size: cluster_path(size) for size in sizes}
+    if args.json:
+        document = _document(runs, summary, sequential, per_trial, args.scale)
+        document["critical_paths"] = [_path_dict(size, path) for size, path in paths.items()]
+        print(json.dumps(document, indent=2))
+    else:
+        _print_summary(summary, per_trial)
+        for size, path in paths.items():
+            _print_path(size, path)
+    return 0
+
+
+def run_all(
+    sizes: list[int], models: list[str], repeats: int, scale: float, *, show: bool
+) -> tuple[list[Run], list[tuple[float, int, bool]]]:
+    """Every measurement, repetition by repetition; each printed as it ends when `show`."""
     runs: list[Run] = []
     sequential: list[tuple[float, int, bool]] = []
-    for repeat in range(args.repeat):
+    for repeat in range(repeats):
         for size in sizes:
             for model in models:
-                for run in measure(size, model, repeat, args.scale):
+                for run in measure(size, model, repeat, scale):
                     runs.append(run)
-                    if text:
+                    if show:
                         print(_line(run), flush=True)
             if size == RATIO_NODES and "none" in models:
-                sequential.append(measure_sequential(size, args.scale))
-                if text:
-                    seconds, calls, ok = sequential[-1]
+                sequential.append(measure_sequential(size, scale))
+                seconds, calls, ok = sequential[-1]
+                if show:
                     print(
                         f"{size:>5}  {'deploy':<7} {'seq':<8} {repeat + 1:>3} {seconds:>8.2f}"
                         f"  {'':>8}  {'':>6}  {calls:>9}  {'':>8}  "
                         f"{'ok' if ok else 'FAILED'} (sequential boto3)",
                         flush=True,
                     )
-    summary = summarize(runs)
-    per_trial = ratios(runs, sequential)
-    if args.json:
-        print(json.dumps(_document(runs, summary, sequential, per_trial, args.scale), indent=2))
-    else:
-        _print_summary(summary, per_trial)
-    return 0
+    return runs, sequential
+
+
+def cluster_path(size: int) -> CriticalPath:
+    """The real-AWS (unscaled) critical path of the bench cluster of `size` nodes."""
+    return critical_path(plan_of(make_cluster(size)).steps(), rendered_templates())
+
+
+def _print_path(size: int, path: CriticalPath) -> None:
+    saving = path.seconds - path.resource_seconds
+    print(
+        f"\n{size} nodes on real AWS (typical durations): critical path "
+        f"{path.seconds / 60:.1f} min; without stack boundaries "
+        f"{path.resource_seconds / 60:.1f} min, so splitting stacks "
+        f"could save at most {saving / 60:.1f} min ({saving / path.seconds:.0%})"
+    )
+    for line in path.lines():
+        print(f"  {line}")
+
+
+def _path_dict(size: int, path: CriticalPath) -> dict[str, Any]:
+    def chain(links: tuple[Link, ...]) -> list[dict[str, Any]]:
+        return [asdict(link) for link in links]
+
+    return {
+        "nodes": size,
+        "seconds": path.seconds,
+        "chain": chain(path.chain),
+        "resource_level_seconds": path.resource_seconds,
+        "resource_level_chain": chain(path.resource_chain),
+    }
 
 
 def _print_summary(summary: list[dict[str, Any]], per_trial: list[float]) -> None:
