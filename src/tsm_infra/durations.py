@@ -223,7 +223,8 @@ def schedule(
 
     Creating, a resource starts when every resource it needs has been created; deleting, when
     every resource that needs it has been deleted. `parameters` (the stack's values, else the
-    template's defaults) decide Fn::ForEach collections, Conditions and MultiAZ.
+    template's defaults) decide Fn::ForEach collections, Conditions and MultiAZ. ValueError: a
+    dependency cycle, or an Fn::ForEach over a parameter that has no value.
     """
     present = resources(template, parameters)
     needs = dependencies(template, parameters)
