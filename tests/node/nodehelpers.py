@@ -9,8 +9,11 @@ from __future__ import annotations
 import base64
 import copy
 import hashlib
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
@@ -244,3 +247,45 @@ def deep_update(data: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
     else:
         target[last] = value
     return data
+
+
+@dataclass
+class PingServer:
+    """An HTTP server on 127.0.0.1 answering /ping with the given statuses, the last repeated."""
+
+    statuses: list[int]
+    server: ThreadingHTTPServer
+    requests: int = 0
+
+    @property
+    def port(self) -> int:
+        return self.server.server_address[1]
+
+
+@contextmanager
+def serve_ping() -> Iterator[PingServer]:
+    """A PingServer answering 200 until told otherwise, for the length of the block."""
+    state = PingServer([200], ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler))
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            assert self.path == "/ping"
+            state.requests += 1
+            status = state.statuses.pop(0) if len(state.statuses) > 1 else state.statuses[0]
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    state.server.RequestHandlerClass = Handler
+    thread = threading.Thread(
+        target=state.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+    )
+    thread.start()
+    try:
+        yield state
+    finally:
+        state.server.shutdown()
+        state.server.server_close()

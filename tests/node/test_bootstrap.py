@@ -6,17 +6,12 @@ root; /ping is a real HTTP server on 127.0.0.1.
 
 from __future__ import annotations
 
-import ast
 import json
-import shutil
 import socket
 import stat
-import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +21,6 @@ import pytest
 from tsm_infra.node import tsm_node
 from tsm_infra.node.tsm_node import NodeError
 
-MODULE = Path(tsm_node.__file__)
 CA_PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 
 
@@ -285,7 +279,7 @@ def test_install_writes_units_and_starts_them(node: Node) -> None:
     assert f"TimeoutStartSec={tsm_node.CONFIG_TIMEOUT_SECONDS}" in config_unit.splitlines()
     assert unit_words(config_unit, "ExecStart") == [
         "/usr/bin/python3",
-        "/opt/tsm/tsm_node.py",
+        "/opt/tsm/tsm_node.pyz",
         "configure",
         "/etc/tsm/node.json",
     ]
@@ -358,52 +352,19 @@ def test_install_refuses_a_settings_path_unfit_for_a_unit(tmp_path: Path) -> Non
 # --- wait_ready
 
 
-@dataclass
-class PingServer:
-    """An HTTP server on 127.0.0.1 answering /ping with the given statuses, the last repeated."""
-
-    statuses: list[int]
-    server: ThreadingHTTPServer
-    requests: int = 0
-
-    @property
-    def port(self) -> int:
-        return self.server.server_address[1]
-
-
 @pytest.fixture
-def ping_server() -> Iterator[PingServer]:
-    state = PingServer([200], ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler))
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            assert self.path == "/ping"
-            state.requests += 1
-            status = state.statuses.pop(0) if len(state.statuses) > 1 else state.statuses[0]
-            self.send_response(status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    state.server.RequestHandlerClass = Handler
-    thread = threading.Thread(
-        target=state.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-    )
-    thread.start()
-    yield state
-    state.server.shutdown()
-    state.server.server_close()
+def ping_server() -> Iterator[h.PingServer]:
+    with h.serve_ping() as server:
+        yield server
 
 
-def test_wait_ready_waits_through_503(ping_server: PingServer) -> None:
+def test_wait_ready_waits_through_503(ping_server: h.PingServer) -> None:
     ping_server.statuses[:] = [503, 503, 200]
     tsm_node.wait_ready(ping_server.port, timeout=5, interval=0.01)
     assert ping_server.requests == 3
 
 
-def test_wait_ready_times_out_on_503(ping_server: PingServer) -> None:
+def test_wait_ready_times_out_on_503(ping_server: h.PingServer) -> None:
     ping_server.statuses[:] = [503]
     with pytest.raises(NodeError) as caught:
         tsm_node.wait_ready(ping_server.port, timeout=0.3, interval=0.05)
@@ -451,7 +412,7 @@ def test_bootstrap_ends_a_configure_that_overruns(
 
 
 def test_main_bootstrap(
-    tmp_path: Path, ping_server: PingServer, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, ping_server: h.PingServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     data = h.settings_data(1)
     data["ports"]["sdk"] = ping_server.port
@@ -498,8 +459,8 @@ def test_main_failure_is_one_line_without_secrets(
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        ([], "tsm-node: usage: tsm_node.py {configure|install|wait|bootstrap} SETTINGS_JSON\n"),
-        (["start", "/etc/tsm/node.json"], "tsm-node: usage: tsm_node.py {configure|install|"),
+        ([], "tsm-node: usage: tsm_node.pyz {configure|install|wait|bootstrap} SETTINGS_JSON\n"),
+        (["start", "/etc/tsm/node.json"], "tsm-node: usage: tsm_node.pyz {configure|install|"),
         (["configure", "/nonexistent/node.json"], "tsm-node: settings: cannot read /nonexistent/"),
     ],
 )
@@ -549,88 +510,3 @@ def test_run_command_reports_a_missing_program() -> None:
         NodeError, match=r"^`no-such-program-tsm` could not run: FileNotFoundError$"
     ):
         tsm_node.run_command(["no-such-program-tsm", "x"])
-
-
-# --- the module's own constraints: it runs alone on Amazon Linux 2023's Python 3.9
-
-
-def test_module_is_python39_syntax_and_stdlib_only() -> None:
-    source = MODULE.read_text(encoding="utf-8")
-    tree = ast.parse(source, feature_version=(3, 9))
-    imported = set()
-    for item in ast.walk(tree):
-        if isinstance(item, ast.Import):
-            imported |= {alias.name.split(".")[0] for alias in item.names}
-        elif isinstance(item, ast.ImportFrom):
-            assert item.level == 0 and item.module
-            imported.add(item.module.split(".")[0])
-    assert imported <= set(sys.stdlib_module_names) | {"__future__"}
-    assert "from __future__ import annotations" in source
-    assert not any(isinstance(item, ast.Match) for item in ast.walk(tree))
-
-
-def find_python39() -> str | None:
-    """A Python 3.9 interpreter if this machine has one."""
-    pyenv = Path("/root/.pyenv/versions")
-    candidates = [shutil.which("python3.9"), *map(str, pyenv.glob("3.9*/bin/python3.9"))]
-    for candidate in filter(None, candidates):
-        check = subprocess.run(
-            [candidate, "--version"], capture_output=True, text=True, check=False
-        )
-        if check.returncode == 0 and check.stdout.startswith("Python 3.9"):
-            return candidate
-    return None
-
-
-PY39_SCRIPT = """
-import json, sys
-import tsm_node
-values = json.load(sys.stdin)
-def runner(argv, stdin=None):
-    return values[argv[argv.index("--name" if "--name" in argv else "--secret-id") + 1]] + "\\n" \\
-        if argv[0] == "aws" else ""
-root = sys.argv[1]
-settings = root + "/etc/tsm/node.json"
-def psql(argv, sql, password):
-    return ""
-codes = [tsm_node.main([c, settings], runner, root, psql) for c in ("configure", "install")]
-try:
-    tsm_node.wait_ready(1, 0.05, 0.01)  # nothing listens on port 1
-except tsm_node.NodeError as err:
-    codes.append(str(err).startswith("http://127.0.0.1:1/ping did not answer 200"))
-print(codes, "tsm_infra" in sys.modules)
-"""
-
-
-def test_module_runs_alone_under_python39(tmp_path: Path) -> None:
-    python39 = find_python39()
-    if python39 is None:
-        pytest.skip("no Python 3.9 interpreter on this machine")
-    opt = tmp_path / "opt"
-    opt.mkdir()
-    shutil.copy(MODULE, opt / "tsm_node.py")
-    node = make_node(tmp_path / "py39", index=2)
-    done = subprocess.run(
-        [python39, "-E", "-s", "-c", PY39_SCRIPT, str(node.root)],
-        input=json.dumps(node.runner.values),
-        capture_output=True,
-        text=True,
-        cwd=opt,
-        check=True,
-    )
-    assert done.stdout.splitlines()[-1] == "[0, 0, True] False", done.stderr
-    reference = make_node(tmp_path / "py311", index=2)
-    assert reference.main("configure") == 0
-    assert reference.main("install") == 0
-    for path in ("etc/tsm/config.toml", "run/tsm/node.env", "etc/systemd/system/tsm-node.service"):
-        assert (node.root / path).read_bytes() == (reference.root / path).read_bytes()
-
-
-def test_module_runs_as_a_script() -> None:
-    done = subprocess.run(
-        [sys.executable, "-E", "-s", str(MODULE)], capture_output=True, text=True, check=False
-    )
-    assert (done.returncode, done.stdout) == (1, "")
-    assert done.stderr == (
-        "tsm-node: usage: tsm_node.py {configure|install|wait|bootstrap} SETTINGS_JSON\n"
-    )

@@ -3,16 +3,21 @@ boot's time budget added up against the CreationPolicy."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 import shutil
+import stat
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tsm_infra.node import tsm_node
+from tsm_infra.node.bundle import boot_archive
+from tsm_infra.node.units import BOOT_ARCHIVE
 from tsm_infra.templates import template_path
 
 STACK, REGION = "tsm-acme-node0-core", "eu-west-1"
@@ -155,7 +160,7 @@ def test_the_boot_fits_inside_the_creation_policy_with_margin(
     init = template["Resources"]["LaunchTemplate"]["Metadata"]["AWS::CloudFormation::Init"]
     settings_text = init["files"]["files"]["/etc/tsm/node.json"]["content"]["Fn::Sub"][0]
     ping = int(re.search(r'"ping_timeout_seconds": (\d+)', settings_text)[1])  # type: ignore[index]
-    files = 120  # the RDS CA bundle and the module, written by cfn-init
+    files = 120  # the RDS CA bundle and the boot archive, written and unpacked by cfn-init
     inside = (
         files
         + tsm_node.CONFIG_TIMEOUT_SECONDS  # bootstrap's configure
@@ -167,3 +172,51 @@ def test_the_boot_fits_inside_the_creation_policy_with_margin(
     assert tsm_node.COMMAND_TIMEOUT_SECONDS >= (
         tsm_node.CONFIG_TIMEOUT_SECONDS + tsm_node.PULL_TIMEOUT_SECONDS
     )
+
+
+# ---------------------------------------------------------------- the boot archive
+
+PACKED = "/opt/tsm/tsm_node.pyz.gz"
+
+
+def test_the_template_asks_for_the_gzipped_boot_archive() -> None:
+    lines = template_path("core").read_text(encoding="utf-8").split("\n")
+    start = lines.index(f"            {PACKED}:")
+    block = [line.strip() for line in lines[start + 1 : start + 5]]
+    # the renderer puts base64(gzip(bundle.boot_archive())) after the marker (tsm_infra.inlining)
+    assert block == [
+        'mode: "000400"',
+        "encoding: base64",
+        "# tsm-infra: inline-zipapp-gzip tsm_infra.node (filled in when the template is rendered)",
+        'content: ""',
+    ]
+
+
+def test_cfn_init_unpacks_the_archive_that_the_boot_and_the_units_run(
+    template: dict[str, Any], tmp_path: Path
+) -> None:
+    init = template["Resources"]["LaunchTemplate"]["Metadata"]["AWS::CloudFormation::Init"]
+    assert init["configSets"]["node"] == ["files", "start"]
+    assert init["files"]["files"][PACKED]["encoding"] == "base64"
+    commands = init["start"]["commands"]
+    assert sorted(commands) == ["00-unpack", "01-logs", "02-node"]  # run in name order
+    assert commands["02-node"]["command"] == f"python3 {BOOT_ARCHIVE} bootstrap /etc/tsm/node.json"
+    # the unpack command, run on what cfn-init wrote, leaves the archive the config unit runs too
+    opt = tmp_path / "opt/tsm"
+    opt.mkdir(parents=True)
+    (opt / "tsm_node.pyz.gz").write_bytes(gzip.compress(boot_archive(), mtime=0))
+    unpack = commands["00-unpack"]["command"].replace("/opt/tsm/", f"{opt}/")
+    subprocess.run([shutil.which("bash") or "/bin/bash", "-c", unpack], check=True, timeout=30)
+    archive = opt / "tsm_node.pyz"
+    assert archive.read_bytes() == boot_archive()
+    assert stat.S_IMODE(archive.stat().st_mode) == 0o400
+    done = subprocess.run(
+        [sys.executable, "-E", "-s", str(archive), "--help"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+        check=False,
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.startswith("usage: tsm_node.pyz {configure|install|wait|bootstrap}")

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import base64
-import gzip
 import json
 import re
 from typing import Any
 
 import pytest
 
-from tests.helpers import REPO
-from tsm_infra.templates import find_inline_code, inline_source, template_body, template_path
+from tsm_infra.templates import template_body, template_path
 
 TEMPLATE_PATH = template_path("core")
 INLINE_BODY_LIMIT = 51_200
@@ -324,23 +321,8 @@ def test_boot_writes_the_settings_the_node_module_reads(resources: dict[str, Any
     assert "resolve:secretsmanager" not in json.dumps(resources)
     commands = init["start"]["commands"]
     assert commands["02-node"]["command"] == (
-        "python3 /opt/tsm/tsm_node.py bootstrap /etc/tsm/node.json"
+        "python3 /opt/tsm/tsm_node.pyz bootstrap /etc/tsm/node.json"
     )
-
-
-def test_the_template_carries_the_node_module_verbatim() -> None:
-    text = TEMPLATE_PATH.read_text()
-    [code] = find_inline_code(text)
-    assert (code.module, code.compressed) == ("src/tsm_infra/node/tsm_node.py", True)
-    source = (REPO / code.module).read_text()
-    assert inline_source(code, text) == source
-    # and independently of the packager: what cfn-init writes and the boot command unpacks
-    init = _decode(text)["Resources"]["LaunchTemplate"]["Metadata"]["AWS::CloudFormation::Init"]
-    packed = init["files"]["files"]["/opt/tsm/tsm_node.py.gz"]
-    assert packed["encoding"] == "base64"
-    assert gzip.decompress(base64.b64decode(packed["content"])).decode() == source
-    unpack = init["start"]["commands"]["00-unpack"]["command"]
-    assert unpack.startswith("gzip -dc /opt/tsm/tsm_node.py.gz > /opt/tsm/tsm_node.py")
 
 
 def test_what_deploy_sends_fits_the_inline_body_limit() -> None:
