@@ -461,7 +461,7 @@ def test_rules_are_named_by_position_so_similar_cidrs_do_not_collide(
 
 
 def test_the_emulators_transform_expands_the_colliding_pair(template: dict[str, Any]) -> None:
-    from tsm_infra.emulator.langext import expand as emulator_expand
+    from tsm_infra.emulator.engine.langext import expand as emulator_expand
 
     parameters = {
         "SdkClientCidrs": ",".join(COLLIDING),

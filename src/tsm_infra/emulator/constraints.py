@@ -1,9 +1,9 @@
-"""What CloudFormation refuses before it starts, which moto 5.2 accepts: one patch per rule.
+"""What CloudFormation refuses before it starts, which moto 5.2 accepts: one rule each.
 
-Each rule is a `Provider` (installed by `LocalAws` with the others, listed by `emulated()`) that
-patches the moto functions where CloudFormation checks a request: CreateStack, CreateChangeSet and
-UpdateStack. A refusal is CloudFormation's: a ValidationError with AWS's wording, before any
-stack or change set exists.
+Each rule is a `Provider` (installed by `LocalAws` with the others, listed by `emulated()`) whose
+handlers run first in the moto functions where CloudFormation checks a request: CreateStack,
+CreateChangeSet and UpdateStack (one `Hook` each, shared by the rules). A refusal is
+CloudFormation's: a ValidationError with AWS's wording, before any stack or change set exists.
 """
 
 from __future__ import annotations
@@ -12,15 +12,12 @@ import json
 import math
 import re
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from unittest import mock
 
-from tsm_infra.emulator.providers import Context, Provider
-
-if TYPE_CHECKING:
-    from contextlib import AbstractContextManager
-
-    Patch = AbstractContextManager[Any]
+from tsm_infra.emulator import hooks
+from tsm_infra.emulator.hooks import Handler
+from tsm_infra.emulator.registry import Context, Installed, Provider, provider
 
 # CloudFormation's limits (CloudFormation User Guide, "Quotas"; API reference, CreateStack)
 TEMPLATE_BODY_BYTES = 51_200
@@ -176,28 +173,25 @@ def check_stack_name(name: str) -> None:
 Check = Callable[[Any, Any, Mapping[str, Any], str], None]
 
 
-def _on_stack_requests(check: Check, *, updates: bool = True) -> list[Patch]:
-    """Patches running `check` first in moto's CreateStack, CreateChangeSet (and UpdateStack)."""
-    from moto.cloudformation.models import CloudFormationBackend  # noqa: PLC0415
-
-    create_stack = CloudFormationBackend.create_stack
-    create_change_set = CloudFormationBackend.create_change_set
-    update_stack = CloudFormationBackend.update_stack
+def _on_stack_requests(check: Check, *, updates: bool = True) -> Installed:
+    """Handlers running `check` first in moto's CreateStack, CreateChangeSet (and UpdateStack)."""
 
     def checked_create_stack(
-        self: Any, name: str, template: str, parameters: Any, **kw: Any
+        following: Handler, self: Any, name: str, template: str, parameters: Any, **kw: Any
     ) -> Any:
         check(self, template, parameters or {}, name)
-        return create_stack(self, name, template, parameters, **kw)
+        return following(self, name, template, parameters, **kw)
 
-    def checked_create_change_set(self: Any, *args: Any, **kwargs: Any) -> Any:
+    def checked_create_change_set(following: Handler, self: Any, *args: Any, **kwargs: Any) -> Any:
         names = ("stack_name", "change_set_name", "template", "parameters")
         call = dict(zip(names, args, strict=False)) | kwargs
         if updates or call.get("change_set_type", "CREATE") == "CREATE":
             check(self, call["template"], call.get("parameters") or {}, call["stack_name"])
-        return create_change_set(self, *args, **kwargs)
+        return following(self, *args, **kwargs)
 
-    def checked_update_stack(self: Any, name: str, template: str, *args: Any, **kw: Any) -> Any:
+    def checked_update_stack(
+        following: Handler, self: Any, name: str, template: str, *args: Any, **kw: Any
+    ) -> Any:
         names = ("role_arn", "parameters", "tags")
         call = dict(zip(names, args, strict=False)) | kw
         stack = self.get_stack(name)
@@ -205,41 +199,68 @@ def _on_stack_requests(check: Check, *, updates: bool = True) -> list[Patch]:
             instance=stack, incoming_params=call.get("parameters") or []
         )
         check(self, template or stack.template, given, name)
-        return update_stack(self, name, template, *args, **kw)
+        return following(self, name, template, *args, **kw)
 
-    patches: list[Patch] = [
-        mock.patch.object(CloudFormationBackend, "create_stack", checked_create_stack),
-        mock.patch.object(CloudFormationBackend, "create_change_set", checked_create_change_set),
+    installed: Installed = [
+        hooks.CREATE_STACK.layer(checked_create_stack),
+        hooks.CREATE_CHANGE_SET.layer(checked_create_change_set),
     ]
     if updates:
-        patches.append(
-            mock.patch.object(CloudFormationBackend, "update_stack", checked_update_stack)
-        )
-    return patches
+        installed.append(hooks.UPDATE_STACK.layer(checked_update_stack))
+    return installed
 
 
-def _parameter_constraints(ctx: Context) -> list[Patch]:
+@provider(
+    "parameter-constraints",
+    emulates="Parameter values meet their AllowedPattern (whole value), AllowedValues, "
+    "Min/MaxLength, Min/MaxValue and Number type, list elements one by one, at CreateStack, "
+    "CreateChangeSet and UpdateStack.",
+)
+def parameter_constraints(ctx: Context) -> Installed:
+    """Stack requests whose parameter values break their constraints are refused."""
+
     def check(backend: Any, body: Any, given: Mapping[str, Any], name: str) -> None:
         check_parameters(_template(body), given)
 
     return _on_stack_requests(check)
 
 
-def _hosted_zone_parameters(ctx: Context) -> list[Patch]:
+@provider(
+    "hosted-zone-parameters",
+    emulates="An AWS::Route53::HostedZone::Id parameter must name a zone of the stack's account; "
+    "zones exist only as prepared from the spec, never made per stack.",
+)
+def hosted_zone_parameters(ctx: Context) -> Installed:
+    """Stack requests naming a hosted zone the account lacks are refused."""
+
     def check(backend: Any, body: Any, given: Mapping[str, Any], name: str) -> None:
         check_zone_parameters(_template(body), given, backend.account_id)
 
     return _on_stack_requests(check)
 
 
-def _stack_names(ctx: Context) -> list[Patch]:
+@provider(
+    "stack-names",
+    emulates=f"New stacks' names must match [a-zA-Z][-a-zA-Z0-9]* within {STACK_NAME_LENGTH} "
+    "characters.",
+)
+def stack_names(ctx: Context) -> Installed:
+    """New stacks whose names CloudFormation would refuse are refused."""
+
     def check(backend: Any, body: Any, given: Mapping[str, Any], name: str) -> None:
         check_stack_name(name)
 
     return _on_stack_requests(check, updates=False)
 
 
-def _template_body_size(ctx: Context) -> list[Patch]:
+@provider(
+    "template-body-size",
+    emulates=f"CreateStack, CreateChangeSet and UpdateStack refuse a TemplateBody over "
+    f"{TEMPLATE_BODY_BYTES:,} bytes.",
+)
+def template_body_size(ctx: Context) -> Installed:
+    """Requests whose TemplateBody is over CloudFormation's size limit are refused."""
+
     from moto.cloudformation.responses import CloudFormationResponse  # noqa: PLC0415
 
     def limited(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -263,30 +284,10 @@ def _template_body_size(ctx: Context) -> list[Patch]:
     ]
 
 
+# in the order the rehearsal report lists them
 CONSTRAINTS: tuple[Provider, ...] = (
-    Provider(
-        "template-body-size",
-        f"CreateStack, CreateChangeSet and UpdateStack refuse a TemplateBody over "
-        f"{TEMPLATE_BODY_BYTES:,} bytes.",
-        _template_body_size,
-    ),
-    Provider(
-        "stack-names",
-        f"New stacks' names must match [a-zA-Z][-a-zA-Z0-9]* within {STACK_NAME_LENGTH} "
-        "characters.",
-        _stack_names,
-    ),
-    Provider(
-        "parameter-constraints",
-        "Parameter values meet their AllowedPattern (whole value), AllowedValues, Min/MaxLength, "
-        "Min/MaxValue and Number type, list elements one by one, at CreateStack, "
-        "CreateChangeSet and UpdateStack.",
-        _parameter_constraints,
-    ),
-    Provider(
-        "hosted-zone-parameters",
-        "An AWS::Route53::HostedZone::Id parameter must name a zone of the stack's account; "
-        "zones exist only as prepared from the spec, never made per stack.",
-        _hosted_zone_parameters,
-    ),
+    template_body_size,
+    stack_names,
+    parameter_constraints,
+    hosted_zone_parameters,
 )

@@ -10,16 +10,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from unittest import mock
 
 from tsm_infra.emulator.constraints import member_error
-from tsm_infra.emulator.providers import Context, Provider
-
-if TYPE_CHECKING:
-    from contextlib import AbstractContextManager
-
-    Patch = AbstractContextManager[Any]
+from tsm_infra.emulator.registry import Context, Installed, Provider, provider
 
 SSM_STANDARD_BYTES = 4096
 SSM_ADVANCED_BYTES = 8192
@@ -38,7 +33,13 @@ ENFORCED_BY_MOTO = (
 )
 
 
-def _ssm_parameter_size(ctx: Context) -> list[Patch]:
+@provider(
+    "ssm-parameter-size",
+    emulates=f"SSM parameter values over {SSM_STANDARD_BYTES} bytes (Standard tier) or "
+    f"{SSM_ADVANCED_BYTES} bytes (Advanced) are refused.",
+)
+def ssm_parameter_size(ctx: Context) -> Installed:
+    """PutParameter refuses values over the tier's size, as SSM does."""
     from moto.ssm.exceptions import ValidationException  # noqa: PLC0415
     from moto.ssm.models import SimpleSystemManagerBackend as SSMBackend  # noqa: PLC0415
 
@@ -69,7 +70,12 @@ def _ssm_parameter_size(ctx: Context) -> list[Patch]:
     return [mock.patch.object(SSMBackend, "put_parameter", put_parameter)]
 
 
-def _iam_role_names(ctx: Context) -> list[Patch]:
+@provider(
+    "iam-role-names",
+    emulates=f"IAM role names must be [\\w+=,.@-]+ within {ROLE_NAME_LENGTH} characters.",
+)
+def iam_role_names(ctx: Context) -> Installed:
+    """CreateRole refuses names IAM refuses."""
     from moto.iam.exceptions import ValidationError  # noqa: PLC0415
     from moto.iam.models import IAMBackend  # noqa: PLC0415
 
@@ -106,7 +112,13 @@ def generated_name(resource_type: str, stack_name: str, logical_id: str, suffix:
     return name.lower() if lower else name
 
 
-def _generated_names(ctx: Context) -> list[Patch]:
+@provider(
+    "generated-names",
+    emulates="Names CloudFormation generates for unnamed IAM roles and DB instances are cut to "
+    "their limits (64; 63 in lower case), as CloudFormation cuts them.",
+)
+def generated_names(ctx: Context) -> Installed:
+    """Generated names of limited types are cut to their limits."""
     from moto.cloudformation import parsing  # noqa: PLC0415
     from moto.cloudformation.utils import random_suffix  # noqa: PLC0415
 
@@ -119,7 +131,13 @@ def _generated_names(ctx: Context) -> list[Patch]:
     return [mock.patch.object(parsing, "generate_resource_name", generate_resource_name)]
 
 
-def _custom_resource_response_size(ctx: Context) -> list[Patch]:
+@provider(
+    "custom-resource-response-size",
+    emulates=f"A custom resource's response over {CUSTOM_RESPONSE_BYTES} bytes fails the resource "
+    "(Response object is too long).",
+)
+def custom_resource_response_size(ctx: Context) -> Installed:
+    """An over-long custom-resource response fails the resource, as CloudFormation does."""
     from tsm_infra.functions import keygen  # noqa: PLC0415
 
     original = keygen.handle
@@ -146,28 +164,10 @@ def _custom_resource_response_size(ctx: Context) -> list[Patch]:
     return [mock.patch.object(keygen, "handle", handle)]
 
 
+# in the order the rehearsal report lists them
 LIMITS: tuple[Provider, ...] = (
-    Provider(
-        "ssm-parameter-size",
-        f"SSM parameter values over {SSM_STANDARD_BYTES} bytes (Standard tier) or "
-        f"{SSM_ADVANCED_BYTES} bytes (Advanced) are refused.",
-        _ssm_parameter_size,
-    ),
-    Provider(
-        "custom-resource-response-size",
-        f"A custom resource's response over {CUSTOM_RESPONSE_BYTES} bytes fails the resource "
-        "(Response object is too long).",
-        _custom_resource_response_size,
-    ),
-    Provider(
-        "iam-role-names",
-        f"IAM role names must be [\\w+=,.@-]+ within {ROLE_NAME_LENGTH} characters.",
-        _iam_role_names,
-    ),
-    Provider(
-        "generated-names",
-        "Names CloudFormation generates for unnamed IAM roles and DB instances are cut to "
-        "their limits (64; 63 in lower case), as CloudFormation cuts them.",
-        _generated_names,
-    ),
+    ssm_parameter_size,
+    custom_resource_response_size,
+    iam_role_names,
+    generated_names,
 )

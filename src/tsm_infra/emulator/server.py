@@ -10,9 +10,10 @@ from contextlib import ExitStack
 from types import TracebackType
 from unittest import mock
 
-from tsm_infra.emulator.constraints import CONSTRAINTS
-from tsm_infra.emulator.limits import ENFORCED_BY_MOTO, LIMITS
-from tsm_infra.emulator.providers import PROVIDER_LIST, PROVIDERS, Context
+from tsm_infra.emulator import hooks
+from tsm_infra.emulator.catalog import PROVIDER_LIST, PROVIDERS, RULES
+from tsm_infra.emulator.limits import ENFORCED_BY_MOTO
+from tsm_infra.emulator.registry import Context, Patch
 from tsm_infra.emulator.resources import lookup_hook
 from tsm_infra.errors import TsmInfraError
 
@@ -46,9 +47,6 @@ NOT_ENFORCED = (
     "schemas); cfn-lint checks those offline.",
     "Not enforced: that a hosted zone is delegated from its parent domain (no DNS is served).",
 )
-
-# rules of what AWS refuses, installed with the providers and listed after them
-RULES = (*CONSTRAINTS, *LIMITS)
 
 # moto keeps its state and our patches in module globals: one emulator per process at a time
 _RUNNING = threading.Lock()
@@ -85,6 +83,21 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def patches(context: Context, disabled: Collection[str] = ()) -> list[Patch]:
+    """Every patch the emulator enters, one per moto attribute: the lookup of emulated resource
+    types, then each enabled provider's and rule's (hooks.PatchConflict if two would collide)."""
+    from moto.cloudformation import parsing  # noqa: PLC0415
+
+    lookup = mock.patch.object(
+        parsing, "resource_class_from_type", lookup_hook(parsing.resource_class_from_type)
+    )
+    installed: list[tuple[str, Patch | hooks.Layer]] = [("resource-types", lookup)]
+    for provider in (*PROVIDER_LIST, *RULES):
+        if provider.name not in disabled:
+            installed.extend((provider.name, item) for item in provider.install(context))
+    return hooks.assemble(installed)
+
+
 class LocalAws:
     """An emulated AWS endpoint for `deploy --local`: moto plus the providers it lacks."""
 
@@ -107,7 +120,6 @@ class LocalAws:
         stack = ExitStack()
         stack.callback(_RUNNING.release)
         try:
-            from moto.cloudformation import parsing  # noqa: PLC0415
             from moto.moto_api._internal.models import moto_api_backend  # noqa: PLC0415
             from moto.server import ThreadedMotoServer  # noqa: PLC0415
 
@@ -116,19 +128,10 @@ class LocalAws:
             # werkzeug logs every request line (and tracebacks holding request data): keep it quiet
             werkzeug = logging.getLogger("werkzeug")
             stack.enter_context(mock.patch.object(werkzeug, "disabled", True))
-            stack.enter_context(
-                mock.patch.object(
-                    parsing,
-                    "resource_class_from_type",
-                    lookup_hook(parsing.resource_class_from_type),
-                )
-            )
             # a fresh context each start: invitations and clients of an earlier run are gone
             context = Context()
-            for provider in (*PROVIDER_LIST, *RULES):
-                if provider.name not in self.disabled:
-                    for patch in provider.install(context):
-                        stack.enter_context(patch)
+            for patch in patches(context, self.disabled):
+                stack.enter_context(patch)
             port = _free_port()
             self.endpoint_url = context.endpoint_url = f"http://{HOST}:{port}"
             server = ThreadedMotoServer(ip_address=HOST, port=port, verbose=False)

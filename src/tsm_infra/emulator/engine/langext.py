@@ -11,6 +11,9 @@ import copy
 import re
 from collections.abc import Mapping
 from typing import Any
+from unittest import mock
+
+from tsm_infra.emulator.registry import Context, Installed, provider
 
 TRANSFORM = "AWS::LanguageExtensions"
 FOR_EACH = "Fn::ForEach::"
@@ -130,3 +133,41 @@ def _simplify(node: Any) -> Any:
     if isinstance(node, list):
         return [_simplify(v) for v in node]
     return node
+
+
+@provider(
+    "language-extensions",
+    emulates="The AWS::LanguageExtensions transform (Fn::ForEach) is expanded by the emulator, "
+    "which moto ignores.",
+)
+def language_extensions(ctx: Context) -> Installed:
+    """Templates are expanded where moto parses a change set's template or builds a stack's map."""
+    from moto.cloudformation.models import ChangeSet  # noqa: PLC0415
+    from moto.cloudformation.parsing import ResourceMap  # noqa: PLC0415
+
+    original_parse = ChangeSet._parse_template
+    original_init = ResourceMap.__init__
+
+    def parse(self: Any) -> None:
+        original_parse(self)
+        self.template_dict = expand(self.template_dict, self.parameters or {})
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        # create_stack hands moto the template dict here, with its parameters
+        names = (
+            "stack_id",
+            "stack_name",
+            "parameters",
+            "tags",
+            "region_name",
+            "account_id",
+            "template",
+        )
+        given = dict(zip(names, args, strict=False)) | kwargs
+        given["template"] = expand(given["template"], given["parameters"] or {})
+        original_init(self, **given)
+
+    return [
+        mock.patch.object(ChangeSet, "_parse_template", parse),
+        mock.patch.object(ResourceMap, "__init__", init),
+    ]
