@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 import click
@@ -101,15 +102,16 @@ def validate(spec: str, output: str) -> None:
 @spec_argument
 @click.option("--output", "output", type=OUTPUT_FORMATS, default="text", show_default=True)
 @click.option("--no-lint", is_flag=True, help="Skip running cfn-lint on the templates.")
-def plan(spec: str, output: str, no_lint: bool) -> None:
-    """Show the stacks a deploy would create, offline: order, parameters, wiring, lint."""
-    from tsm_infra.plan import build_plan  # noqa: PLC0415
+@click.option("--destroy", "destroying", is_flag=True, help="Show what `destroy` would do instead.")
+def plan(spec: str, output: str, no_lint: bool, destroying: bool) -> None:
+    """Show the steps a deploy (or destroy) would take, offline: order, parameters, wiring."""
+    from tsm_infra import plan as plans  # noqa: PLC0415
     from tsm_infra.render import lint_dict, plan_text  # noqa: PLC0415
     from tsm_infra.spec import load_spec  # noqa: PLC0415
-    from tsm_infra.templates import TEMPLATE_FILES, lint_all, template_interface  # noqa: PLC0415
+    from tsm_infra.templates import lint_all  # noqa: PLC0415
 
     cluster = load_spec(spec)
-    result = build_plan(cluster, {kind: template_interface(kind) for kind in TEMPLATE_FILES})
+    result = plans.destroy_plan(cluster) if destroying else plans.deploy_plan(cluster)
     lint = None if no_lint else lint_all(node.region for node in cluster.nodes)
     if output == "json":
         data = result.to_dict()
@@ -120,22 +122,33 @@ def plan(spec: str, output: str, no_lint: bool) -> None:
     _warn(result.warnings)
 
 
-def _prompt(yes: bool, output: str = "text", view: Any = None) -> Any:
-    """The deployer's prompt: shows what will change, then asks (or not, with --yes).
+class _TerminalPrompt:
+    """The executor's prompt: shows what will change, then asks (or not, with --yes).
 
     With JSON output the details are left to the result; without a terminal and without
     --yes there is no one to ask, which is an error rather than a silent yes.
     """
-    from contextlib import nullcontext  # noqa: PLC0415
 
-    from tsm_infra.errors import BadInputError  # noqa: PLC0415
+    def __init__(self, yes: bool, output: str = "text", view: Any = None) -> None:
+        self.yes = yes
+        self.output = output
+        self.view = view
 
-    def ask(question: str, details: list[str] | tuple[str, ...]) -> bool:
-        with view.paused() if view is not None else nullcontext():
-            if output != "json":
+    @property
+    def asks(self) -> bool:
+        """False with --yes: the executor then goes ahead with each step as soon as it is ready."""
+        return not self.yes
+
+    def __call__(self, question: str, details: Sequence[str]) -> bool:
+        from contextlib import nullcontext  # noqa: PLC0415
+
+        from tsm_infra.errors import BadInputError  # noqa: PLC0415
+
+        with self.view.paused() if self.view is not None else nullcontext():
+            if self.output != "json":
                 for line in details:
                     click.echo(line, err=True)
-            if yes:
+            if self.yes:
                 return True
             if not sys.stdin.isatty():
                 raise BadInputError(
@@ -143,8 +156,6 @@ def _prompt(yes: bool, output: str = "text", view: Any = None) -> Any:
                     "interactive run, or pass --yes"
                 )
             return click.confirm(question, default=False, err=True)
-
-    return ask
 
 
 def _connector(endpoint_url: str | None) -> Any:
@@ -271,11 +282,10 @@ def _run(
     connector: Any = None,
     preflight: bool = False,
 ) -> None:
-    from tsm_infra.deploy import Options, Runner  # noqa: PLC0415
-    from tsm_infra.plan import build_plan  # noqa: PLC0415
+    from tsm_infra import plan as plans  # noqa: PLC0415
     from tsm_infra.progress import progress_view  # noqa: PLC0415
     from tsm_infra.render import run_text  # noqa: PLC0415
-    from tsm_infra.templates import TEMPLATE_FILES, template_interface  # noqa: PLC0415
+    from tsm_infra.run import Options, execute  # noqa: PLC0415
 
     options = Options(allow_replace=allow_replace, poll_interval=1.0 if endpoint_url else 5.0)
     connector = connector or _connector(endpoint_url)
@@ -284,19 +294,15 @@ def _run(
 
         # before any stack or change set exists: a finding exits 2 with nothing created
         _preflight_notes(require(cluster, connector), output)
+    plan = plans.deploy_plan(cluster) if command == "deploy" else plans.destroy_plan(cluster)
     with progress_view(output) as view:
-        runner = Runner(
-            cluster,
+        result = execute(
+            plan,
             connector,
-            prompt=_prompt(yes, output, view),
+            prompt=_TerminalPrompt(yes, output, view),
             report=view.update,
             options=options,
         )
-        if command == "deploy":
-            plan = build_plan(cluster, {kind: template_interface(kind) for kind in TEMPLATE_FILES})
-            result = runner.deploy(plan)
-        else:
-            result = runner.destroy()
     if output == "json":
         _emit_json(result.to_dict())
     else:
@@ -385,13 +391,13 @@ def outputs(spec: str, endpoint_url: str | None) -> None:
 @output_option
 def destroy(spec: str, yes: bool, data_loss: bool, endpoint_url: str | None, output: str) -> None:
     """Delete the Core stacks, then the KMS stacks; keys, secrets and a DB snapshot are kept."""
-    from tsm_infra.deploy import check_destroy  # noqa: PLC0415
+    from tsm_infra.run import check_destroy  # noqa: PLC0415
     from tsm_infra.spec import load_spec  # noqa: PLC0415
 
     cluster = load_spec(spec)
     connector = _connector(endpoint_url)
     details = check_destroy(cluster, connector, allow_data_loss=data_loss)
-    if not _prompt(yes, output)(
+    if not _TerminalPrompt(yes, output)(
         f"Destroy cluster {cluster.name} ({len(cluster.nodes)} nodes)?", details
     ):
         click.echo("nothing was deleted", err=True)
@@ -448,14 +454,19 @@ def emulator(spec: str | None) -> None:
 @cli.command()
 def lint() -> None:
     """Run cfn-lint over the templates with the project's settings; exit 1 on any finding."""
+    from tsm_infra.errors import BadInputError  # noqa: PLC0415
     from tsm_infra.templates import lint_all  # noqa: PLC0415
 
     results = lint_all()
+    missing = [str(result.path) for result in results if not result.exists]
+    if missing:
+        # the package carries its templates, so only a wrong TSM_INFRA_TEMPLATES loses them
+        raise BadInputError(
+            f"{', '.join(missing)}: no such template; point TSM_INFRA_TEMPLATES at a folder "
+            "that has kms.yaml and core.yaml, or unset it to use the installed ones"
+        )
     failed = False
     for result in results:
-        if not result.exists:
-            click.echo(f"{result.path}: not written yet")
-            continue
         for finding in result.findings:
             click.echo(finding.render(str(result.path)))
         failed = failed or not result.clean
@@ -465,19 +476,21 @@ def lint() -> None:
 
 
 @cli.command()
-@click.option("--check", is_flag=True, help="Only report templates that are out of date.")
-def package(check: bool) -> None:
-    """Copy each inline Lambda handler's source module into its template."""
-    from tsm_infra.templates import package_all  # noqa: PLC0415
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Folder to write kms.yaml and core.yaml into (made if missing).",
+)
+def package(out: str) -> None:
+    """Write standalone templates, inline code filled in (for the CloudFormation console)."""
+    from pathlib import Path  # noqa: PLC0415
 
-    stale = package_all(write=not check)
-    for path in stale:
-        verb = "is out of date; run `make templates`" if check else "updated"
-        click.echo(f"{path}: {verb}")
-    if check and stale:
-        sys.exit(EXIT_FAILED)
-    if not stale:
-        click.echo("templates carry their handlers' current source")
+    from tsm_infra.templates import write_rendered  # noqa: PLC0415
+
+    for path in write_rendered(Path(out)):
+        click.echo(str(path))
 
 
 @cli.command()

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import IO, Any
 
-from tsm_infra.deploy import Event
+from tsm_infra.run.results import OK_RESULTS, Event
 
 
 def _fmt_elapsed(seconds: float) -> str:
@@ -83,7 +83,7 @@ class LiveProgress:
                 "red"
                 if "FAILED" in event.status or event.status in ("failed", "refused")
                 else "green"
-                if event.status.endswith("COMPLETE") or event.status in _DONE
+                if event.status.endswith("COMPLETE") or event.status in OK_RESULTS
                 else "yellow"
             )
             table.add_row(
@@ -137,9 +137,6 @@ class LiveProgress:
                 with self._lock:
                     live.update(self._table())
                     self._live = None
-
-
-_DONE = {"created", "updated", "unchanged", "replaced", "resumed", "deleted", "absent"}
 
 
 View = QuietProgress | PlainProgress | LiveProgress

@@ -15,17 +15,20 @@ import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tsm_infra.aws import AccountSession, Connector
+from tsm_infra.contract import LAUNCH_TEMPLATE, STACK_KINDS, KmsOutputs, stack_name
 from tsm_infra.errors import TsmInfraError, describe_error
 from tsm_infra.node import tsm_node
-from tsm_infra.plan import stack_name
 from tsm_infra.spec import Cluster, Node
-from tsm_infra.stacks import Interrupted
+from tsm_infra.stacks import Interrupted, StackOps
+
+if TYPE_CHECKING:
+    from tsm_infra.run import RunResult
+    from tsm_infra.status import StatusReport
 
 SETTINGS_FILE = "/etc/tsm/node.json"
-LAUNCH_TEMPLATE = "LaunchTemplate"
 
 
 GONE_ADVICE = (
@@ -60,8 +63,8 @@ class AwsCliRunner:
                 got = client.get_secret_value(SecretId=options["--secret-id"])
                 return str(got["SecretString"]) + "\n"
             if args[:3] == ["aws", "ssm", "get-parameter"]:
-                got = self.session.client("ssm", region).get_parameter(Name=options["--name"])
-                return str(got["Parameter"]["Value"]) + "\n"
+                found = self.session.client("ssm", region).get_parameter(Name=options["--name"])
+                return str(found["Parameter"]["Value"]) + "\n"
         except Exception as exc:
             raise tsm_node.NodeError(describe_error(exc)) from None
         raise tsm_node.NodeError(f"`{' '.join(args[:3])}` is not emulated in the rehearsal")
@@ -171,14 +174,14 @@ class Timer:
 class Rehearsal:
     """What a rehearsal did: the deploy, the rendered configs, the checks, counts and timings."""
 
-    deploy: Any  # deploy.RunResult
+    deploy: RunResult
     emulated: list[str]
     rendered: list[RenderedNode]
-    status: Any  # status.StatusReport | None
+    status: StatusReport | None
     problems: list[str]
     resources: dict[str, int]
     timings: dict[str, float]
-    destroy: Any = None  # deploy.RunResult | None
+    destroy: RunResult | None = None
     endpoint_url: str = ""
 
     @property
@@ -241,10 +244,9 @@ def rehearse(
 def _rehearse(
     cluster: Cluster, aws: Any, out_dir: Path, report: Any, destroy_after: bool
 ) -> Rehearsal:
-    from tsm_infra.deploy import Options, Runner  # noqa: PLC0415
-    from tsm_infra.plan import build_plan  # noqa: PLC0415
+    from tsm_infra.plan import deploy_plan, destroy_plan  # noqa: PLC0415
+    from tsm_infra.run import Options, execute  # noqa: PLC0415
     from tsm_infra.status import cluster_status, emulated_ping  # noqa: PLC0415
-    from tsm_infra.templates import TEMPLATE_FILES, template_interface  # noqa: PLC0415
 
     timer = Timer()
     prepare_accounts(aws, cluster.nodes)
@@ -255,19 +257,24 @@ def _rehearse(
     # what the emulator can answer is as real as on AWS: refuse before anything is created
     require(cluster, connector)
     timer.mark("preflight")
-    plan = build_plan(cluster, {kind: template_interface(kind) for kind in TEMPLATE_FILES})
-    runner = Runner(
-        cluster, connector, report=report, options=Options(poll_interval=0.05, timeout=300)
-    )
-    deployed = runner.deploy(plan)
+    options = Options(poll_interval=0.05, timeout=300, share_timeout=30)
+    deployed = execute(deploy_plan(cluster), connector, report=report, options=options)
     timer.mark("deploy")
-    result = Rehearsal(deployed, aws.emulated(), [], None, [], {}, timer.spans)
+    result = Rehearsal(
+        deploy=deployed,
+        emulated=aws.emulated(),
+        rendered=[],
+        status=None,
+        problems=[],
+        resources={},
+        timings=timer.spans,
+    )
     result.endpoint_url = aws.endpoint_url
     if not deployed.ok:
         return result
     for node in cluster.nodes:
         cfn = connector.for_node(node).client("cloudformation")
-        for kind in ("kms", "core"):
+        for kind in STACK_KINDS:
             name = stack_name(cluster.name, node.index, kind)
             result.resources[name] = len(
                 cfn.describe_stack_resources(StackName=name)["StackResources"]
@@ -281,13 +288,12 @@ def _rehearse(
     )
     timer.mark("checks")
     if destroy_after:
-        result.destroy = runner.destroy()
+        result.destroy = execute(destroy_plan(cluster), connector, report=report, options=options)
         timer.mark("destroy")
     return result
 
 
 def _published_key(connector: Connector, cluster: Cluster, node: Node) -> str:
-    cfn = connector.for_node(node).client("cloudformation")
-    stack = cfn.describe_stacks(StackName=stack_name(cluster.name, node.index, "kms"))
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Stacks"][0].get("Outputs", [])}
-    return str(outputs.get("PublicKey", ""))
+    ops = StackOps(connector.for_node(node).client("cloudformation"))
+    info = ops.describe(stack_name(cluster.name, node.index, "kms"))
+    return info.outputs.get(KmsOutputs.PUBLIC_KEY, "") if info is not None else ""

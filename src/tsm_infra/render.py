@@ -6,13 +6,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tsm_infra.plan import Plan, show
+from tsm_infra.plan import Plan, ShareStep, show
 from tsm_infra.spec import Cluster, Node
 from tsm_infra.templates import LintResult
 
 if TYPE_CHECKING:
-    from tsm_infra.deploy import RunResult
     from tsm_infra.rehearsal import Rehearsal
+    from tsm_infra.run import RunResult
     from tsm_infra.status import StatusReport
 
 
@@ -36,23 +36,34 @@ def cluster_summary(cluster: Cluster) -> str:
 
 
 def plan_text(plan: Plan, lint: list[LintResult] | None) -> str:
-    """The plan as an operator reads it: phases, stacks, parameters, then template checks."""
+    """The plan as an operator reads it: stages, steps and what each waits for, parameters."""
     count = len({step.node_index for step in plan.steps()})
+    command = f"tsm-infra {plan.command}"
     out = [
         f"Plan for cluster {plan.cluster} from {plan.source}: {count} nodes, threshold "
         f"{plan.threshold} (any {plan.threshold + 1} of {count} sign).",
-        "Nothing has been deployed; this is what `tsm-infra deploy` would do.",
-        "${stack.Output} is a value that stack's outputs provide at deploy time.",
+        f"Nothing has been deployed or deleted; this is what `{command}` would do.",
+        "Each step starts as soon as the steps it is `after` are done.",
     ]
+    if plan.command == "deploy":
+        out.append("${stack.Output} is a value that stack's outputs provide at deploy time.")
     for order, phase in enumerate(plan.phases, start=1):
         out += ["", f"{order}. {phase.name}: {phase.description}"]
-        out += [f"   - {action}" for action in phase.actions]
-        for step in phase.steps:
+        for step in (s for s in plan.graph if s.stage == phase.name):
+            if isinstance(step, ShareStep):
+                out.append(f"   - {step.describe()}  ({step.access})")
+                out.append(f"       after: {', '.join(step.depends_on)}")
+                continue
+            verb = "delete " if step.action == "delete" else ""
             out.append(
-                f"   {step.stack_name}  account {step.account}  {step.region}  ({step.access})"
+                f"   {verb}{step.stack_name}  account {step.account}  {step.region}  "
+                f"({step.access})"
             )
+            if step.depends_on:
+                out.append(f"       after: {', '.join(step.depends_on)}")
             shown = {name: show(value) for name, value in step.parameters.items()}
-            width = max(len(name) for name in [*shown, *step.template_defaults])
+            names = [*shown, *step.template_defaults]
+            width = max((len(name) for name in names), default=0)
             out += [f"       {n.ljust(width)} = {v or '(empty)'}" for n, v in shown.items()]
             out += [
                 f"       {n.ljust(width)} = {v or '(empty)'}  (template default)"

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import REPO
-from tsm_infra.deploy import Event
 from tsm_infra.rehearsal import rehearse
+from tsm_infra.run import Event
 from tsm_infra.spec import load_spec
 from tsm_infra.stacks import Interrupted
 

@@ -104,9 +104,9 @@ def test_the_emulator_cli_hint_acts_in_the_nodes_account_and_region(
 
 
 def test_a_declined_update_leaves_no_change_set(cluster: Cluster) -> None:
-    from tsm_infra.deploy import Options, Runner
-    from tsm_infra.plan import build_plan
-    from tsm_infra.templates import TEMPLATE_FILES, template_body, template_interface
+    from tsm_infra.plan import deploy_plan
+    from tsm_infra.run import Options, execute
+    from tsm_infra.templates import template_body
 
     def changed_kms(kind: str) -> str:
         body = json.loads(template_body(kind))
@@ -114,19 +114,19 @@ def test_a_declined_update_leaves_no_change_set(cluster: Cluster) -> None:
             body["Outputs"]["Rehearsed"] = {"Value": "yes"}
         return json.dumps(body, separators=(",", ":"))
 
-    plan = build_plan(cluster, {kind: template_interface(kind) for kind in TEMPLATE_FILES})
+    plan = deploy_plan(cluster)
     with LocalAws() as aws:
         prepare_accounts(aws, cluster.nodes)
         connector = Connector(endpoint_url=aws.endpoint_url)
-        first = Runner(cluster, connector, options=Options(poll_interval=0.01)).deploy(plan)
+        first = execute(plan, connector, options=Options(poll_interval=0.01))
         assert first.ok, first.to_dict()
-        declined = Runner(
-            cluster,
+        declined = execute(
+            plan,
             connector,
             prompt=lambda question, details: False,
             options=Options(poll_interval=0.01),
             template_body=changed_kms,
-        ).deploy(plan)
+        )
         assert [o.result for o in declined.outcomes] == ["declined"] * 3, declined.outcomes[
             0
         ].reason

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 from click.testing import Result
@@ -18,11 +17,11 @@ from tests.flow.conftest import (
     secret_versions,
 )
 from tsm_infra.aws import CallCounter, Connector
-from tsm_infra.deploy import Options, Runner
 from tsm_infra.emulator import LocalAws
-from tsm_infra.plan import build_plan
+from tsm_infra.plan import Plan, deploy_plan
+from tsm_infra.run import Options, execute
 from tsm_infra.spec import Cluster
-from tsm_infra.templates import TEMPLATE_FILES, template_body, template_interface
+from tsm_infra.templates import template_body
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +30,8 @@ def first(emulator: LocalAws) -> Result:
     return run_cli("deploy", str(THREE_NODES), "--yes", "--endpoint-url", emulator.endpoint_url)
 
 
-def _plan(cluster: Cluster) -> Any:
-    return build_plan(cluster, {kind: template_interface(kind) for kind in TEMPLATE_FILES})
+def _plan(cluster: Cluster) -> Plan:
+    return deploy_plan(cluster)
 
 
 def test_first_deploy_creates_all_six_stacks(first: Result) -> None:
@@ -117,16 +116,17 @@ def test_a_noop_redeploy_executes_no_change_set(
     assert first.exit_code == 0
     before = secret_versions(emulator, cluster)
     counter = CallCounter()
-    runner = Runner(
-        cluster,
+    result = execute(
+        _plan(cluster),
         Connector(endpoint_url=emulator.endpoint_url, counter=counter),
         options=Options(poll_interval=0.01),
     )
-    result = runner.deploy(_plan(cluster))
     assert [o.result for o in result.outcomes] == ["unchanged"] * 6
     calls = counter.counts()
     assert calls.get("cloudformation:ExecuteChangeSet", 0) == 0
-    assert calls.get("cloudformation:CreateChangeSet", 0) == 6  # each stack was asked
+    # each stack's template digest, parameters and tags match: no change set is needed
+    assert calls.get("cloudformation:CreateChangeSet", 0) == 0
+    assert calls.get("cloudformation:DescribeStacks", 0) == 6
     assert secret_versions(emulator, cluster) == before
 
 
@@ -176,12 +176,12 @@ def test_a_change_replacing_the_database_is_refused(
         # the database's name is create-only: changing it makes CloudFormation replace it
         return text.replace('"DBName":"tsm"', '"DBName":"tsmshares"') if kind == "core" else text
 
-    result = Runner(
-        cluster,
+    result = execute(
+        _plan(cluster),
         Connector(endpoint_url=emulator.endpoint_url),
         options=Options(poll_interval=0.01),
         template_body=body,
-    ).deploy(_plan(cluster))
+    )
     core = [o for o in result.outcomes if o.kind == "core"]
     assert [o.result for o in core] == ["refused"] * 3
     assert "Modify Database (AWS::RDS::DBInstance), replacement True" in core[0].reason

@@ -7,9 +7,10 @@ from typing import Any
 
 from tests.flow.conftest import client
 from tsm_infra.aws import CallCounter, Connector
-from tsm_infra.deploy import Options, Runner
 from tsm_infra.emulator import LocalAws
+from tsm_infra.plan import destroy_plan
 from tsm_infra.rehearsal import prepare_accounts
+from tsm_infra.run import Options, execute
 from tsm_infra.spec import Cluster
 
 # A database and a load balancer, both protected, and a record in a zone that does not exist:
@@ -79,11 +80,11 @@ def test_destroy_lifts_protection_of_a_failed_core_stack(cluster: Cluster) -> No
         ]
 
         counter = CallCounter()
-        result = Runner(
-            cluster,
+        result = execute(
+            destroy_plan(cluster),
             Connector(endpoint_url=aws.endpoint_url, counter=counter),
             options=Options(poll_interval=0.01),
-        ).destroy()
+        )
 
         outcomes = {o.stack: o.result for o in result.outcomes}
         assert outcomes[name] == "deleted", result.to_dict()

@@ -13,17 +13,16 @@ from botocore.stub import Stubber
 
 from tests.flow.conftest import client
 from tsm_infra.aws import AccessError, Connector
-from tsm_infra.deploy import DeployError, Event, Options, Runner, check_destroy
 from tsm_infra.emulator import LocalAws
-from tsm_infra.plan import build_plan
+from tsm_infra.plan import Plan, deploy_plan
 from tsm_infra.rehearsal import prepare_accounts
+from tsm_infra.run import DeployError, Event, Options, check_destroy, execute
 from tsm_infra.spec import Cluster
 from tsm_infra.stacks import Interrupted
-from tsm_infra.templates import TEMPLATE_FILES, template_interface
 
 
-def _plan(cluster: Cluster) -> Any:
-    return build_plan(cluster, {kind: template_interface(kind) for kind in TEMPLATE_FILES})
+def _plan(cluster: Cluster) -> Plan:
+    return deploy_plan(cluster)
 
 
 class _StubSession:
@@ -107,12 +106,12 @@ def test_declining_changes_nothing(cluster: Cluster) -> None:
 
     with LocalAws() as aws:
         prepare_accounts(aws, cluster.nodes)
-        result = Runner(
-            cluster,
+        result = execute(
+            _plan(cluster),
             Connector(endpoint_url=aws.endpoint_url),
             prompt=no,
             options=Options(poll_interval=0.01),
-        ).deploy(_plan(cluster))
+        )
         assert [o.result for o in result.outcomes] == ["declined"] * 3  # no Core phase after it
         assert asked[0][0] == "Execute the kms phase's changes to 3 stacks?"
         assert asked[0][1][0].startswith(
@@ -136,14 +135,11 @@ def test_ctrl_c_stops_waiting_and_the_rerun_resumes(cluster: Cluster) -> None:
     with LocalAws() as aws:
         prepare_accounts(aws, cluster.nodes)
         connector = Connector(endpoint_url=aws.endpoint_url)
-        runner = Runner(cluster, connector, report=report, options=Options(poll_interval=0.05))
         with pytest.raises(Interrupted) as caught:
-            runner.deploy(_plan(cluster))
+            execute(_plan(cluster), connector, report=report, options=Options(poll_interval=0.05))
         assert "stopped waiting" in str(caught.value)
         assert "run the same command again to resume" in str(caught.value)
-        rerun = Runner(cluster, connector, options=Options(poll_interval=0.01)).deploy(
-            _plan(cluster)
-        )
+        rerun = execute(_plan(cluster), connector, options=Options(poll_interval=0.01))
         results = {o.stack: o.result for o in rerun.outcomes}
         assert rerun.ok, rerun.to_dict()
         assert [results[f"tsm-acme-vault-node{i}-kms"] for i in range(3)] == ["unchanged"] * 3
@@ -158,11 +154,11 @@ def test_an_unreachable_account_fails_only_its_own_stacks(cluster: Cluster) -> N
 
     with LocalAws() as aws:
         prepare_accounts(aws, cluster.nodes)
-        result = Runner(
-            cluster,
+        result = execute(
+            _plan(cluster),
             OneAccountDown(endpoint_url=aws.endpoint_url),
             options=Options(poll_interval=0.01),
-        ).deploy(_plan(cluster))
+        )
     results = [(o.stack, o.result) for o in result.outcomes]
     assert results == [
         ("tsm-acme-vault-node0-kms", "created"),

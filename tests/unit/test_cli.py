@@ -66,7 +66,7 @@ def test_unexpected_errors_name_no_details_without_debug(
     def boom(*_: object) -> None:
         raise KeyError("a value that could be anything")
 
-    monkeypatch.setattr("tsm_infra.plan.build_plan", boom)
+    monkeypatch.setattr("tsm_infra.plan.deploy_plan", boom)
     spec = str(repo / "examples/three-nodes.yaml")
     result = CliRunner().invoke(cli, ["plan", spec, "--no-lint"])
     assert result.exit_code == 1

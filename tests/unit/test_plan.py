@@ -188,3 +188,47 @@ def test_plan_refuses_a_core_input_the_kms_template_does_not_output() -> None:
     assert str(raised.value) == (
         "templates/kms.yaml has no output KmsKeyArn, which tsm-test-vault-node0-core takes"
     )
+
+
+def test_destroy_is_the_deploy_plan_reversed() -> None:
+    from tsm_infra.plan import destroy_plan
+
+    cluster = load_spec_text(VALID_SPEC)
+    deploy = build_plan(cluster)
+    destroy = destroy_plan(cluster)
+    assert destroy.command == "destroy"
+    assert {s.stack_name for s in destroy.steps()} == {s.stack_name for s in deploy.steps()}
+    assert {s.action for s in destroy.steps()} == {"delete"}
+    cores = sorted(s.stack_name for s in deploy.steps() if s.kind == "core")
+    for step in destroy.steps():
+        if step.kind == "kms":
+            # every Core stack took this KMS stack's outputs (its own, or as a peer)
+            assert sorted(step.depends_on) == cores
+            assert step.guards == ()
+        else:
+            assert step.depends_on == ()
+            assert step.guards == ("lift-deletion-protection",)
+    assert [p.name for p in destroy.phases] == ["core", "kms"]
+
+
+def test_each_account_expects_one_invitation_per_peer_in_the_peers_region() -> None:
+    cluster = load_spec_text(VALID_SPEC)
+    shares = [s for s in build_plan(cluster).graph if s.kind == "share"]
+    assert [s.id for s in shares] == [f"share:{n.account}" for n in cluster.nodes]
+    for share in shares:
+        peers = [n for n in cluster.nodes if n.account != share.account]
+        assert [(i.sender, i.share, i.region) for i in share.expected] == [
+            (p.account, f"tsm-test-vault-node{p.index}-public", p.region) for p in peers
+        ]
+        assert share.depends_on == tuple(f"tsm-test-vault-node{p.index}-kms" for p in peers)
+
+
+def test_the_plan_json_shows_the_graph() -> None:
+    data = build_plan(load_spec_text(VALID_SPEC)).to_dict()
+    steps = {s["id"]: s for s in data["steps"]}
+    assert steps["share:111111111111"]["after"] == [
+        "tsm-test-vault-node1-kms",
+        "tsm-test-vault-node2-kms",
+    ]
+    assert "share:111111111111" in steps["tsm-test-vault-node0-core"]["after"]
+    assert data["stacks"][0]["tags"]["tsm:cluster"] == "test-vault"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import io
 
-from tsm_infra.deploy import Event
 from tsm_infra.progress import progress_view
+from tsm_infra.run import Event
 
 
 class _Terminal(io.StringIO):

@@ -7,9 +7,9 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from tsm_infra.cli import cli
-from tsm_infra.deploy import Outcome, RunResult
 from tsm_infra.rehearsal import Rehearsal, RenderedNode
 from tsm_infra.render import rehearsal_text
+from tsm_infra.run import Outcome, RunResult
 from tsm_infra.status import NodeState, StatusReport
 
 EMULATED = [
