@@ -49,7 +49,7 @@ class Node:
 
 
 def make_node(root: Path, data: dict[str, Any] | None = None, index: int = 0) -> Node:
-    """Lay out what cfn-init leaves on the instance before tsm_node.py runs."""
+    """Lay out what cfn-init leaves on the instance before the boot archive runs."""
     data = data or h.settings_data(index)
     settings = root / "etc/tsm/node.json"
     settings.parent.mkdir(parents=True)

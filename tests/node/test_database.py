@@ -26,8 +26,9 @@ from pathlib import Path
 import nodehelpers as h
 import pytest
 
-from tsm_infra.node import tsm_node
-from tsm_infra.node.tsm_node import NodeError
+from tsm_infra.node.config import database_dsn
+from tsm_infra.node.database import ensure_database_role, run_psql, scram_verifier
+from tsm_infra.node.settings import NodeError, Settings, parse_settings
 
 PG_BIN = next(
     (p for p in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
@@ -38,10 +39,10 @@ PSQL = shutil.which("psql")
 MASTER, DATABASE = "tsm_admin", "tsm"
 
 
-def settings_for(port: int) -> tsm_node.Settings:
+def settings_for(port: int) -> Settings:
     data = h.settings_data(0)
     data["database"] = {"host": "127.0.0.1", "port": port, "name": DATABASE, "user": h.DB_USER}
-    return tsm_node.parse_settings(data)
+    return parse_settings(data)
 
 
 # --- without a server: what goes where
@@ -50,7 +51,7 @@ def settings_for(port: int) -> tsm_node.Settings:
 def test_scram_verifier_matches_rfc_7677() -> None:
     # RFC 7677's example: user "user", password "pencil", salt W22ZaJ0SNY7soEsUEjb6gQ==, 4096
     salt = base64.b64decode("W22ZaJ0SNY7soEsUEjb6gQ==")
-    verifier = tsm_node.scram_verifier("pencil", salt, 4096)
+    verifier = scram_verifier("pencil", salt, 4096)
     iterations, rest = verifier.removeprefix("SCRAM-SHA-256$").split(":", 1)
     salt_b64, keys = rest.split("$")
     stored, server = (base64.b64decode(k) for k in keys.split(":"))
@@ -69,7 +70,7 @@ def test_the_step_sends_no_secret_in_argv_or_sql(tmp_path: Path) -> None:
     runner = h.FakeRunner(h.aws_values(0), h.REGIONS[0])
     psql = h.FakePsql()
     ca = tmp_path / "rds-ca.pem"
-    tsm_node.ensure_database_role(settings_for(5432), h.DB_PASSWORD, runner, psql, ca)
+    ensure_database_role(settings_for(5432), h.DB_PASSWORD, runner, psql, ca)
     [(argv, sql, password)] = psql.calls
     assert password == h.DB_MASTER_PASSWORD  # only for PGPASSWORD
     assert argv[:6] == ["psql", "--no-psqlrc", "--quiet", "--set", "ON_ERROR_STOP=1", "--dbname"]
@@ -100,10 +101,23 @@ def test_run_psql_keeps_the_password_out_of_argv_and_reports_failure(tmp_path: P
     )
     script.chmod(0o755)
     with pytest.raises(NodeError) as caught:
-        tsm_node.run_psql([str(script), "--dbname", "x"], "SELECT 1;", "s3cret-master")
+        run_psql([str(script), "--dbname", "x"], "SELECT 1;", "s3cret-master")
     assert str(caught.value) == "`psql` failed (2): psql: error: it broke"
     assert (tmp_path / "psql.seen").read_text() == "s3cret-master|--dbname x\n"
     assert (tmp_path / "psql.sql").read_text() == "SELECT 1;"
+
+
+@pytest.mark.parametrize(
+    "echoed", ["ALTER ROLE ... PASSWORD 'SCRAM-SHA-256$4096:c2FsdA==$x:y'", "bad s3cret-master"]
+)
+def test_run_psql_withholds_an_error_line_quoting_a_secret(tmp_path: Path, echoed: str) -> None:
+    (tmp_path / "stderr").write_text(f"ERROR: {echoed}\n")
+    script = tmp_path / "psql"
+    script.write_text('#!/bin/sh\ncat > /dev/null; cat "$(dirname "$0")/stderr" >&2; exit 3\n')
+    script.chmod(0o755)
+    with pytest.raises(NodeError) as caught:
+        run_psql([str(script)], "SELECT 1;", "s3cret-master")
+    assert str(caught.value) == "`psql` failed (3): (details withheld)"
 
 
 # --- against a real PostgreSQL
@@ -242,7 +256,7 @@ def _bootstrap(server: Server, master_password: str) -> None:
     secret = {"username": MASTER, "password": master_password}
     settings = settings_for(server.port)
     runner = h.FakeRunner({settings.secrets["database_master"]: json.dumps(secret)}, "eu-west-1")
-    tsm_node.ensure_database_role(settings, h.DB_PASSWORD, runner, tsm_node.run_psql, server.ca)
+    ensure_database_role(settings, h.DB_PASSWORD, runner, run_psql, server.ca)
 
 
 def _connect_with_the_dsn(server: Server, table: str) -> str:
@@ -250,7 +264,7 @@ def _connect_with_the_dsn(server: Server, table: str) -> str:
     import urllib.parse
 
     settings = settings_for(server.port)
-    dsn = tsm_node.database_dsn(settings, settings.db_user, h.DB_PASSWORD)
+    dsn = database_dsn(settings, settings.db_user, h.DB_PASSWORD)
     url = urllib.parse.urlsplit(dsn)
     assert urllib.parse.parse_qs(url.query)["sslmode"] == ["verify-full"]
     user, password = (urllib.parse.unquote(x or "") for x in (url.username, url.password))

@@ -18,16 +18,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tsm_infra.node import tsm_node
-from tsm_infra.node.tsm_node import NodeError
+from tsm_infra.node.config import Fetched, Rendered, render, toml_string, toml_value
+from tsm_infra.node.keys import api_key_hash
+from tsm_infra.node.settings import FETCHED_SECRETS, PARAMETER_KEYS, NodeError, parse_settings
 
 GOLDEN = Path(__file__).parent / "golden"
 
 
-def rendered(index: int = 0, layout: str = "mpc-tcp", **changes: str) -> tsm_node.Rendered:
+def rendered(index: int = 0, layout: str = "mpc-tcp", **changes: str) -> Rendered:
     """Render node `index` of the test cluster, with some fetched values replaced."""
-    settings = tsm_node.parse_settings(h.settings_data(index, layout))
-    return tsm_node.render(settings, h.fetched(index, **changes))
+    settings = parse_settings(h.settings_data(index, layout))
+    return render(settings, h.fetched(index, **changes))
 
 
 def env_lines(env_file: str) -> dict[str, str]:
@@ -82,7 +83,7 @@ def test_database_ports_and_api_keys(index: int) -> None:
     ]
     # The vendor's own example: the hash of `apikey0`.
     assert {"APIKey": h.VENDOR_API_KEY_HASH, "ApplicationID": "demoapp"} in entries
-    assert tsm_node.api_key_hash(h.VENDOR_API_KEY) == h.VENDOR_API_KEY_HASH
+    assert api_key_hash(h.VENDOR_API_KEY) == h.VENDOR_API_KEY_HASH
 
 
 def test_node0_matches_the_golden_file() -> None:
@@ -121,7 +122,7 @@ def test_the_layout_table_is_the_only_difference() -> None:
 def test_unknown_layout_lists_the_valid_ones() -> None:
     data = h.deep_update(h.settings_data(0), "layout", "mpc-v99")
     with pytest.raises(NodeError) as caught:
-        tsm_node.parse_settings(data)
+        parse_settings(data)
     assert str(caught.value) == (
         "settings: layout 'mpc-v99' is unknown; valid: mpc-tcp, mpc-direct"
     )
@@ -227,19 +228,19 @@ SETTINGS_ERRORS = [
 def test_bad_settings_are_named(path: str, value: Any, message: str) -> None:
     data = h.deep_update(h.settings_data(0), path, value)
     with pytest.raises(NodeError) as caught:
-        tsm_node.parse_settings(data)
+        parse_settings(data)
     assert str(caught.value).startswith(message)
 
 
 def test_settings_must_be_an_object() -> None:
     with pytest.raises(NodeError, match=r"^settings: the top level must be a JSON object$"):
-        tsm_node.parse_settings([h.settings_data(0)])
+        parse_settings([h.settings_data(0)])
 
 
 def test_settings_defaults_and_peer_order() -> None:
     data = h.settings_data(2)
     del data["ping_timeout_seconds"]
-    settings = tsm_node.parse_settings(data)
+    settings = parse_settings(data)
     assert settings.ping_timeout == 900
     assert [p.index for p in settings.peers] == [0, 1]
     reversed_peers = {
@@ -247,7 +248,7 @@ def test_settings_defaults_and_peer_order() -> None:
         "addresses": f"{h.address(1)}, {h.address(0)}",
         "public_key_parameter_arns": f"{h.public_key_arn(1)},{h.public_key_arn(0)}",
     }
-    settings = tsm_node.parse_settings({**data, "peers": reversed_peers})
+    settings = parse_settings({**data, "peers": reversed_peers})
     assert [(p.index, p.address) for p in settings.peers] == [(0, h.address(0)), (1, h.address(1))]
 
 
@@ -333,14 +334,14 @@ def test_bad_fetched_values_are_named_not_quoted(name: str, value: str, message:
     ],
 )
 def test_bad_peer_public_key_is_named(key: str, message: str) -> None:
-    settings = tsm_node.parse_settings(h.settings_data(0))
+    settings = parse_settings(h.settings_data(0))
     good = h.fetched(0)
-    fetched = tsm_node.Fetched(
-        **{f: getattr(good, f) for f in (*tsm_node.FETCHED_SECRETS, *tsm_node.PARAMETER_KEYS)},
+    fetched = Fetched(
+        **{f: getattr(good, f) for f in (*FETCHED_SECRETS, *PARAMETER_KEYS)},
         peer_public_keys={1: key, 2: h.spki_b64(2)},
     )
     with pytest.raises(NodeError) as caught:
-        tsm_node.render(settings, fetched)
+        render(settings, fetched)
     assert str(caught.value) == f"public key of peer 1 ({h.public_key_arn(1)}) {message}"
 
 
@@ -349,7 +350,7 @@ def test_bad_peer_public_key_is_named(key: str, message: str) -> None:
 
 @given(st.text())
 def test_toml_strings_round_trip(value: str) -> None:
-    assert tomllib.loads(f"k = {tsm_node.toml_string(value)}")["k"] == value
+    assert tomllib.loads(f"k = {toml_string(value)}")["k"] == value
 
 
 @pytest.mark.parametrize(
@@ -357,14 +358,14 @@ def test_toml_strings_round_trip(value: str) -> None:
 )
 def test_toml_values_round_trip(value: str) -> None:
     document = {"s": value, "n": 5, "b": False, "list": [value, "x"]}
-    text = "".join(f"{k} = {tsm_node.toml_value(v)}\n" for k, v in document.items())
+    text = "".join(f"{k} = {toml_value(v)}\n" for k, v in document.items())
     assert tomllib.loads(text) == document
-    assert "\n" not in tsm_node.toml_string(value)
+    assert "\n" not in toml_string(value)
 
 
 def test_toml_value_refuses_unknown_types() -> None:
     with pytest.raises(TypeError, match="no TOML form for float"):
-        tsm_node.toml_value(1.5)
+        toml_value(1.5)
 
 
 def test_every_secret_is_only_an_env_reference() -> None:
