@@ -12,14 +12,21 @@ import re
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tsm_infra.aws import AccessError, AccountSession, Connector
+from botocore.exceptions import ClientError
+
+from tsm_infra.aws import AWS_ERRORS, AccessError, AccountSession, Connector
 from tsm_infra.contract import KmsParameters, secret_prefix, stack_name
 from tsm_infra.errors import BadInputError, describe_error, error_code
 from tsm_infra.limits import in_zone
 from tsm_infra.plan import ecr_repository_arn
 from tsm_infra.spec import Cluster, Node
+from tsm_infra.stacks import stack_missing
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudformation.type_defs import StackTypeDef
+    from mypy_boto3_secretsmanager.type_defs import SecretListEntryTypeDef
 
 DB_ENGINE = "postgres"
 DB_ENGINE_VERSION = "17"  # tsm_infra/cfn/core.yaml DbEngineVersion default
@@ -167,7 +174,7 @@ def check_region(session: AccountSession, out: _Node) -> bool:
     region = out.node.region
     try:
         regions = session.client("ec2").describe_regions(AllRegions=True, RegionNames=[region])
-    except Exception as exc:
+    except AWS_ERRORS as exc:
         out.note("region", f"cannot ask EC2 which regions are enabled ({_why(exc)})")
         return True
     status = next(
@@ -191,7 +198,7 @@ def check_hosted_zone(session: AccountSession, out: _Node) -> None:
     zone_id = node.hosted_zone_id
     try:
         got = session.client("route53").get_hosted_zone(Id=zone_id)
-    except Exception as exc:
+    except AWS_ERRORS as exc:
         if error_code(exc) in ("NoSuchHostedZone", "InvalidInput"):
             out.find(
                 "hosted_zone",
@@ -252,7 +259,7 @@ def check_instance_type(session: AccountSession, out: _Node) -> None:
             )
             for o in page["InstanceTypeOfferings"]
         }
-    except Exception as exc:
+    except AWS_ERRORS as exc:
         out.note("instance_type", f"cannot list instance type offerings ({_why(exc)})")
         return
     missing = [az for az in azs if az not in offered]
@@ -282,7 +289,7 @@ def check_db_class(session: AccountSession, out: _Node) -> None:
             if not known["OrderableDBInstanceOptions"]:
                 out.note("db_instance_class", "this endpoint lists no orderable PostgreSQL options")
                 return
-    except Exception as exc:
+    except AWS_ERRORS as exc:
         out.note("db_instance_class", f"cannot list orderable DB options ({_why(exc)})")
         return
     versions = {str(o.get("EngineVersion", "")) for o in options}
@@ -297,22 +304,26 @@ def check_db_class(session: AccountSession, out: _Node) -> None:
         )
 
 
-def _kms_stack(session: AccountSession, cluster: str, node: Node) -> dict[str, Any] | None:
+def _kms_stack(session: AccountSession, cluster: str, node: Node) -> StackTypeDef | None:
     """The node's KMS stack, or None when there is none (a deleted one counts as none)."""
     try:
         stacks = session.client("cloudformation").describe_stacks(
             StackName=stack_name(cluster, node.index, "kms")
         )["Stacks"]
-    except Exception as exc:
-        if "does not exist" in describe_error(exc):
+    except ClientError as exc:
+        if stack_missing(exc):
             return None
         raise
     live = [s for s in stacks if s.get("StackStatus") not in ("DELETE_COMPLETE",)]
     return live[0] if live else None
 
 
-def _in_review(stack: dict[str, Any] | None) -> bool:
+def _in_review(stack: StackTypeDef | None) -> bool:
     return stack is None or stack.get("StackStatus") == "REVIEW_IN_PROGRESS"
+
+
+# counting addresses reads a deployed stack's parameter, which another tool may have garbled
+_COUNT_ERRORS: tuple[type[Exception], ...] = (*AWS_ERRORS, ValueError)
 
 
 def check_eip_headroom(
@@ -325,7 +336,7 @@ def check_eip_headroom(
             ServiceCode="ec2", QuotaCode=EIP_QUOTA_CODE
         )["Quota"]["Value"]
         quota = int(quota_value)
-    except Exception as exc:
+    except AWS_ERRORS as exc:
         quota = DEFAULT_EIP_QUOTA
         out.note(
             "elastic_ips",
@@ -344,7 +355,7 @@ def check_eip_headroom(
                 }
                 have = int(params.get(KmsParameters.EGRESS_ADDRESS_COUNT, "1") or 1)
             needed += max(0, node.nat_gateways - have)
-    except Exception as exc:
+    except _COUNT_ERRORS as exc:
         out.note("elastic_ips", f"cannot count Elastic IPs ({_why(exc)})")
         return
     if in_use + needed > quota:
@@ -359,7 +370,9 @@ def check_eip_headroom(
         )
 
 
-def leftover_secrets(session: AccountSession, cluster: str, node: Node) -> list[dict[str, Any]]:
+def leftover_secrets(
+    session: AccountSession, cluster: str, node: Node
+) -> list[SecretListEntryTypeDef]:
     """Secrets under tsm/<cluster>/node<i>/, including those scheduled for deletion."""
     prefix = secret_prefix(cluster, node.index)
     pages = (
@@ -373,7 +386,7 @@ def leftover_secrets(session: AccountSession, cluster: str, node: Node) -> list[
     )
 
 
-def leftover_advice(secrets: Iterable[dict[str, Any]]) -> tuple[str, str]:
+def leftover_advice(secrets: Iterable[SecretListEntryTypeDef]) -> tuple[str, str]:
     """What is left over, and what to do: restore them, or delete them for good."""
     names = []
     for secret in secrets:
@@ -396,14 +409,14 @@ def leftover_advice(secrets: Iterable[dict[str, Any]]) -> tuple[str, str]:
 
 
 def check_leftover_secrets(
-    session: AccountSession, cluster: str, out: _Node, kms: dict[str, Any] | None
+    session: AccountSession, cluster: str, out: _Node, kms: StackTypeDef | None
 ) -> None:
     """(7) A new KMS stack would collide with the secrets an earlier deployment kept."""
     if not _in_review(kms):
         return
     try:
         taken = leftover_secrets(session, cluster, out.node)
-    except Exception as exc:
+    except AWS_ERRORS as exc:
         out.note("leftover_secrets", f"cannot list secrets ({_why(exc)})")
         return
     if taken:
@@ -428,7 +441,7 @@ def check_registry(session: AccountSession, image: str, out: _Node) -> None:
                     f"registry credentials secret {arn} is scheduled for deletion",
                     f"restore it (aws secretsmanager restore-secret --secret-id {arn})",
                 )
-        except Exception as exc:
+        except AWS_ERRORS as exc:
             if error_code(exc) == "ResourceNotFoundException":
                 out.find(
                     "registry",
@@ -446,7 +459,7 @@ def check_registry(session: AccountSession, image: str, out: _Node) -> None:
             session.client("ecr", region).describe_repositories(
                 registryId=registry, repositoryNames=[name]
             )
-        except Exception as exc:
+        except AWS_ERRORS as exc:
             if error_code(exc) == "RepositoryNotFoundException":
                 out.find(
                     "registry",
@@ -468,7 +481,7 @@ def principal_arn(session: AccountSession, caller_arn: str) -> str:
     partition, account, role = match.groups()
     try:
         return str(session.client("iam").get_role(RoleName=role)["Role"]["Arn"])
-    except Exception:  # no iam:GetRole: a role without a path has this ARN
+    except AWS_ERRORS:  # no iam:GetRole: a role without a path has this ARN
         return f"arn:{partition}:iam::{account}:role/{role}"
 
 
@@ -486,7 +499,7 @@ def check_permissions(session: AccountSession, out: _Node) -> None:
             .paginate(PolicySourceArn=principal, ActionNames=list(DEPLOY_ACTIONS))
         )
         results = [r for page in pages for r in page["EvaluationResults"]]
-    except Exception as exc:
+    except AWS_ERRORS as exc:
         out.note(
             "permissions",
             f"cannot simulate the deploying identity's policies ({_why(exc)}); skipped",
@@ -530,7 +543,7 @@ def _check_node(
         check_eip_headroom(session, cluster.name, eip_group, out)
     try:
         kms = _kms_stack(session, cluster.name, node)
-    except Exception as exc:
+    except AWS_ERRORS as exc:
         out.note("leftover_secrets", f"cannot describe the KMS stack ({_why(exc)})")
     else:
         check_leftover_secrets(session, cluster.name, out, kms)

@@ -10,10 +10,18 @@ whatever state the stack is in. Nothing here prints or creates sessions.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
+from botocore.exceptions import ClientError
+
+from tsm_infra.aws import AWS_ERRORS, AccountSession
 from tsm_infra.contract import DB_INSTANCE_TYPE, LB_DELETION_PROTECTION, LOAD_BALANCER_TYPE
 from tsm_infra.errors import TsmInfraError, describe_error, error_code
+from tsm_infra.stacks import StackError, StackOps
+
+if TYPE_CHECKING:
+    from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
+    from mypy_boto3_rds import RDSClient
 
 # how long to wait for RDS to show the change before CloudFormation is asked to delete
 WAIT_ATTEMPTS = 60
@@ -23,14 +31,12 @@ class ProtectionError(TsmInfraError):
     """Deletion protection could not be turned off; the message says which resource."""
 
 
-def protected_resources(cfn: Any, stack: str) -> list[tuple[str, str]]:
+def protected_resources(ops: StackOps, stack: str) -> list[tuple[str, str]]:
     """(type, physical id) of the stack's databases and load balancers that exist."""
     try:
-        resources = cfn.describe_stack_resources(StackName=stack)["StackResources"]
-    except Exception as exc:
-        raise ProtectionError(
-            f"{stack}: cannot list its resources to lift deletion protection: {describe_error(exc)}"
-        ) from None
+        resources = ops.resources(stack)
+    except StackError as exc:
+        raise ProtectionError(f"{exc}; so deletion protection cannot be lifted") from None
     return [
         (r["ResourceType"], r["PhysicalResourceId"])
         for r in resources
@@ -41,15 +47,16 @@ def protected_resources(cfn: Any, stack: str) -> list[tuple[str, str]]:
 
 
 def lift_deletion_protection(
-    session: Any, stack: str, sleep: Callable[[float], None], poll_interval: float = 5.0
+    session: AccountSession, stack: str, sleep: Callable[[float], None], poll_interval: float = 5.0
 ) -> list[str]:
     """Turn protection off on every protected database and load balancer of `stack`.
 
-    `session` makes clients in the stack's account and region (`AccountSession.client`).
-    Returns what was turned off, one line each; ProtectionError names what could not be.
+    `session` makes clients in the stack's account and region. Returns what was turned off,
+    one line each; ProtectionError names what could not be.
     """
     lifted = []
-    for kind, physical_id in protected_resources(session.client("cloudformation"), stack):
+    ops = StackOps(session.client("cloudformation"))
+    for kind, physical_id in protected_resources(ops, stack):
         try:
             if kind == DB_INSTANCE_TYPE:
                 changed = _lift_database(session.client("rds"), physical_id, sleep, poll_interval)
@@ -57,9 +64,7 @@ def lift_deletion_protection(
             else:
                 changed = _lift_load_balancer(session.client("elbv2"), physical_id)
                 what = f"load balancer {physical_id}"
-        except ProtectionError:
-            raise
-        except Exception as exc:
+        except AWS_ERRORS as exc:
             raise ProtectionError(
                 f"{stack}: cannot turn off deletion protection of {physical_id}: "
                 f"{describe_error(exc)}; the deploying role needs rds:ModifyDBInstance and "
@@ -71,12 +76,12 @@ def lift_deletion_protection(
 
 
 def _lift_database(
-    rds: Any, identifier: str, sleep: Callable[[float], None], poll_interval: float
+    rds: RDSClient, identifier: str, sleep: Callable[[float], None], poll_interval: float
 ) -> bool:
     def protected() -> bool | None:
         try:
             found = rds.describe_db_instances(DBInstanceIdentifier=identifier)["DBInstances"]
-        except Exception as exc:
+        except ClientError as exc:
             if error_code(exc).startswith("DBInstanceNotFound"):
                 return None  # already gone
             raise
@@ -97,7 +102,7 @@ def _lift_database(
     )
 
 
-def _lift_load_balancer(elbv2: Any, arn: str) -> bool:
+def _lift_load_balancer(elbv2: ElasticLoadBalancingv2Client, arn: str) -> bool:
     attributes = elbv2.describe_load_balancer_attributes(LoadBalancerArn=arn)["Attributes"]
     values = {a["Key"]: str(a.get("Value", "")).lower() for a in attributes}
     if values.get(LB_DELETION_PROTECTION) != "true":
