@@ -12,13 +12,7 @@ import pytest
 from tests.helpers import REPO, VALID_SPEC
 from tsm_infra.plan import OWN_KMS_OUTPUTS, build_plan, kms_parameters
 from tsm_infra.spec import load_spec_text
-from tsm_infra.templates import (
-    find_inline_code,
-    inline_source,
-    package,
-    template_body,
-    template_path,
-)
+from tsm_infra.templates import rendered, template_body, template_path
 
 TEMPLATE_PATH = template_path("kms")
 SECRETS = (
@@ -203,33 +197,20 @@ def test_the_custom_resource_gets_every_secret_and_the_rotation_token(
     assert properties["ServiceToken"] == {"Fn::GetAtt": ["KeygenFunction", "Arn"]}
 
 
-def test_the_template_carries_the_handler_module_verbatim() -> None:
-    text = TEMPLATE_PATH.read_text()
-    [code] = find_inline_code(text)
-    assert code.module == "src/tsm_infra/functions/keygen.py"
-    source = (REPO / code.module).read_text()
-    assert inline_source(code, text) == source
-    # and independently of the packager: what CloudFormation will hand to Lambda
-    zipfile = _decode(text)["Resources"]["KeygenFunction"]["Properties"]["Code"]["ZipFile"]
-    assert zipfile == source
-    assert package(text) == text
-
-
-def test_packaging_notices_a_stale_handler(tmp_path: Path) -> None:
-    text = TEMPLATE_PATH.read_text()
-    [code] = find_inline_code(text)
-    lines = text.split("\n")
-    lines[code.start] = code.indent + "# an edit made in the template instead of the module"
-    stale = "\n".join(lines)
-    assert package(stale) != stale
-    assert package(package(stale)) == package(stale) == text
+def test_what_deploy_sends_carries_the_handler_module_verbatim() -> None:
+    source = (REPO / "src/tsm_infra/functions/keygen.py").read_text()
+    # what CloudFormation will hand to Lambda, filled in when the template is rendered
+    body = json.loads(template_body("kms"))
+    assert body["Resources"]["KeygenFunction"]["Properties"]["Code"]["ZipFile"] == source
+    # the committed template holds only the marker
+    assert source.split("\n")[0] not in TEMPLATE_PATH.read_text()
 
 
 def test_what_deploy_sends_fits_the_inline_body_limit() -> None:
     # deploy sends compact JSON as TemplateBody; past 51,200 bytes that call would be refused
     body = template_body("kms")
     assert len(body.encode()) < INLINE_BODY_LIMIT
-    assert json.loads(body) == _decode(TEMPLATE_PATH.read_text())
+    assert json.loads(body) == _decode(rendered("kms").text)
 
 
 # ---------------------------------------------------------------- public facts and sharing
@@ -320,11 +301,15 @@ def test_every_checkov_suppression_gives_its_reason(template: dict[str, Any]) ->
         assert len(comment.split()) >= 5, f"{name} skips {check} without a reason"
 
 
-def test_every_checkov_suppression_suppresses_something(template: dict[str, Any]) -> None:
+def test_every_checkov_suppression_suppresses_something(
+    template: dict[str, Any], tmp_path: Path
+) -> None:
     checkov = REPO / ".venv-checkov" / "bin" / "checkov"
     if not checkov.exists():
         pytest.skip("checkov's own virtualenv is made by `make lint`")
-    args = ["-f", str(TEMPLATE_PATH), "--framework", "cloudformation", "--skip-download"]
+    standalone = tmp_path / "kms.yaml"  # checkov reads the template as rendered, code and all
+    standalone.write_text(rendered("kms").text)
+    args = ["-f", str(standalone), "--framework", "cloudformation", "--skip-download"]
     result = subprocess.run(
         [str(checkov), *args, "-o", "json"],
         capture_output=True,
