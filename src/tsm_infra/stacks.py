@@ -200,31 +200,37 @@ ProgressCallback = Callable[[Progress], None]
 class Backoff:
     """The waits between polls: `first`, then `base` growing by BACKOFF up to `cap`.
 
-    `reset` starts over at `base` (something changed: look again soon); `hold` keeps the
-    current wait for one more poll (things are moving, but the status is the same).
+    `reset` starts over at `base` (something changed: look again soon); `hold` makes the next
+    wait the same as the last (things are moving, though the status is the same).
     """
 
     def __init__(self, base: float, *, first: float | None = None) -> None:
         self.base = base
         self.cap = base * MAX_INTERVALS
-        self._next = base if first is None else first
+        self._first = first
+        self._last: float | None = None
         self._hold = False
 
     def next(self) -> float:
         """The wait before the next poll."""
-        wait = self._next
-        grown = self.base if wait < self.base else wait * BACKOFF
-        self._next = wait if self._hold else min(grown, self.cap)
-        self._hold = False
+        if self._last is None:
+            wait = self.base if self._first is None else self._first
+        elif self._hold:
+            wait = self._last
+        elif self._last < self.base:
+            wait = self.base
+        else:
+            wait = min(self._last * BACKOFF, self.cap)
+        self._last, self._hold = wait, False
         return wait
 
     def reset(self) -> None:
-        """Poll at `base` again from the next wait on."""
-        self._next = self.base
+        """Wait `base` next, and grow from there."""
+        self._first = self._last = None
         self._hold = False
 
     def hold(self) -> None:
-        """Do not grow the wait after the next one."""
+        """Wait as long next as the last time."""
         self._hold = True
 
 
@@ -436,9 +442,9 @@ class StackOps:
     def settle(self, name: str, on_progress: ProgressCallback | None = None) -> StackInfo | None:
         """Wait until the stack is not in progress; its info then, or None when it is gone.
 
-        The resources for the progress counter are listed on the first poll, whenever the
-        status changes and on every RESOURCES_EVERY-th poll; the polls between report the
-        last count with the new status.
+        With `on_progress`, the resources for its counter are listed on the first poll,
+        whenever the status changes and on every RESOURCES_EVERY-th poll; the polls between
+        report the last count with the new status. Without it they are not listed at all.
         """
         deadline = self.clock() + self.timeout
         backoff = Backoff(self.poll_interval)
@@ -448,22 +454,30 @@ class StackOps:
             info = self.describe(name)
             status = info.status if info else "DELETE_COMPLETE"
             moved = last is not None and status != last.status
-            if info is None:
+            if on_progress is None:
                 now = Progress(name, status, 0, 0)
-            elif last is None or moved or polls % RESOURCES_EVERY == 0:
-                now = self._progress(name, status)
             else:
-                now = Progress(name, status, last.done, last.total)
-            if on_progress is not None:
+                now = self._count(name, info, last, listing=moved or polls % RESOURCES_EVERY == 0)
                 on_progress(now)
             if state_of(status) != "in_progress":
                 return info if info is not None and info.state != "absent" else None
             if moved:
                 backoff.reset()
             elif last is not None and now.done != last.done:
-                backoff.hold()
+                backoff.hold()  # resources keep completing: keep looking at this pace
             last, polls = now, polls + 1
             self._wait(name, deadline, "the stack", backoff)
+
+    def _count(
+        self, name: str, info: StackInfo | None, last: Progress | None, *, listing: bool
+    ) -> Progress:
+        """The progress now: listed afresh when asked (or first), else the last count."""
+        status = info.status if info else "DELETE_COMPLETE"
+        if info is None:
+            return Progress(name, status, 0, 0)
+        if last is None or listing:
+            return self._progress(name, status)
+        return Progress(name, status, last.done, last.total)
 
     def wait(
         self,

@@ -57,3 +57,31 @@ def test_a_detection_the_endpoint_does_not_run_is_named_plainly() -> None:
     raw = "Unable to parse response, invalid XML received: b'<!doctype html>...'"
     text = drift_unavailable(ResponseParserError(raw))
     assert text == ("not checked: this endpoint does not run drift detection (ResponseParserError)")
+
+
+def test_a_detection_that_does_not_finish_in_time_is_not_checked() -> None:
+    cfn = boto3.client(
+        "cloudformation", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="y"
+    )
+    now, waits = [0.0], []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        now[0] += seconds
+
+    running = {
+        "StackId": "arn:s",
+        "StackDriftDetectionId": "d1",
+        "DetectionStatus": "DETECTION_IN_PROGRESS",
+        "Timestamp": "2026-01-01T00:00:00Z",
+    }
+    with Stubber(cfn) as stub:
+        stub.add_response("detect_stack_drift", {"StackDriftDetectionId": "d1"})
+        for _ in range(4):
+            stub.add_response("describe_stack_drift_detection_status", running)
+        ops = StackOps(cfn, poll_interval=2, timeout=5, sleep=sleep, clock=lambda: now[0])
+        found = _Deployed(node=None, ops=ops, session=None)  # type: ignore[arg-type]
+        info = StackInfo("s", "CREATE_COMPLETE", "", {}, "arn:s")
+        assert _drift(found, "s", info) == "not checked: drift detection did not finish in time"
+    # the first check comes soon, then the waits back off
+    assert waits == [0.6, 2, 3.0]

@@ -1,15 +1,19 @@
-"""Sessions per node account: each is checked to act in the account the spec names."""
+"""Sessions per node account: checked, opened in parallel, sharing what can be shared."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import pytest
 from moto import mock_aws
 
 from tests.helpers import REPO
-from tsm_infra.aws import AccessError, CallCounter, Connector
+from tsm_infra import aws
+from tsm_infra.aws import AccessError, AccountSession, CallCounter, Connector
 from tsm_infra.spec import Access, Node, load_spec
 
 
@@ -61,3 +65,48 @@ def test_a_missing_profile_is_named(node: Node, fake_aws: None) -> None:
         "nodes[0] (account 111111111111): cannot reach the account with profile 'nope': "
         "ProfileNotFound: "
     )
+
+
+def test_each_client_is_made_once_per_service_and_region(node: Node, fake_aws: None) -> None:
+    counter = CallCounter()
+    session = Connector(counter=counter).for_node(node)
+    cfn = session.client("cloudformation")
+    assert session.client("cloudformation") is cfn
+    assert session.client("cloudformation", session.region) is cfn
+    assert session.client("cloudformation", "us-east-1") is not cfn
+    cfn.describe_stacks()
+    # counted once, although asked for three times
+    assert counter.counts()["cloudformation:DescribeStacks"] == 1
+
+
+def test_sessions_share_one_loader_and_one_config() -> None:
+    first, second = aws._new_session(region_name="eu-west-1"), aws._new_session()
+    loader = first._session.get_component("data_loader")
+    assert second._session.get_component("data_loader") is loader
+    # boto3 adds its data path for every session; the shared loader keeps it once
+    assert len(loader.search_paths) == len(set(loader.search_paths))
+    assert aws.client_config() is aws.client_config()
+
+
+def test_accounts_open_in_parallel_and_each_once(node: Node) -> None:
+    active, most, opened = [0], [0], []
+    lock = threading.Lock()
+
+    class Slow(Connector):
+        def _open(self, node: Node) -> AccountSession:
+            with lock:
+                active[0] += 1
+                most[0] = max(most[0], active[0])
+                opened.append(node.account)
+            time.sleep(0.2)
+            with lock:
+                active[0] -= 1
+            return AccountSession(node.account, node.region, None)  # type: ignore[arg-type]
+
+    nodes = [replace(node, account=f"{i:012d}") for i in range(3)] * 2
+    connector = Slow()
+    with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
+        sessions = list(pool.map(connector.for_node, nodes))
+    assert most[0] == 3  # the three accounts opened at the same time
+    assert sorted(opened) == sorted({n.account for n in nodes})  # each once
+    assert sessions[0] is sessions[3]
