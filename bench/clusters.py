@@ -11,7 +11,6 @@ the benchmark used before the model existed.
 
 from __future__ import annotations
 
-import inspect
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -73,27 +72,12 @@ def rendered_templates() -> dict[str, dict[str, Any]]:
     return {kind: json.loads(template_body(kind)) for kind in TEMPLATE_FILES}
 
 
-def has_latency_model() -> bool:
-    """True when the emulator takes `latency_scale` (its latency model)."""
-    return "latency_scale" in inspect.signature(LocalAws).parameters
-
-
 @contextmanager
 def fresh_emulator(cluster: Cluster, latency_scale: float | None = None) -> Iterator[str]:
     """A fresh embedded emulator with the cluster's accounts prepared; its endpoint URL.
 
-    With `latency_scale`, resources take their modelled time times that factor.
+    With `latency_scale`, stack operations take their modelled time times that factor.
     """
-    if latency_scale is None:
-        aws = LocalAws()
-    elif has_latency_model():
-        options: dict[str, Any] = {"latency_scale": latency_scale}
-        aws = LocalAws(**options)
-    else:
-        raise SystemExit(
-            "the emulator has no latency model yet (LocalAws(latency_scale=...)); "
-            "run with --models none"
-        )
-    with aws:
+    with LocalAws(latency_scale=latency_scale) as aws:
         prepare_accounts(aws, cluster.nodes)
         yield aws.endpoint_url

@@ -36,7 +36,6 @@ from clusters import (
     POLL_SECONDS,
     SCALE,
     fresh_emulator,
-    has_latency_model,
     make_cluster,
     plan_of,
     rendered_templates,
@@ -159,11 +158,7 @@ def main(argv: list[str]) -> int:
     """Run the measurements; print a table, or JSON with --json."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default=SIZES, help="comma-separated node counts")
-    parser.add_argument(
-        "--models",
-        default=",".join(MODELS) if has_latency_model() else "none",
-        help="none, latency or both (default: both, or none while the emulator has no model)",
-    )
+    parser.add_argument("--models", default=",".join(MODELS), help="none, latency or both")
     parser.add_argument("--repeat", type=int, default=1, help="runs of each, for min/median")
     parser.add_argument("--scale", type=float, default=SCALE, help="modelled time factor")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -173,11 +168,6 @@ def main(argv: list[str]) -> int:
     unknown = sorted(set(models) - set(MODELS))
     if unknown or args.repeat < 1:
         parser.error(f"--models takes {', '.join(MODELS)}; --repeat at least 1")
-    if "latency" in models and not has_latency_model():
-        parser.error(
-            "model latency: the emulator has no latency model yet (LocalAws(latency_scale=...)); "
-            "use --models none"
-        )
     text = not args.json
     if text:
         print(
