@@ -244,6 +244,9 @@ def deploy(
     if local:
         if endpoint_url:
             raise BadInputError("--local starts its own emulator; leave out --endpoint-url")
+        from tsm_infra.localmode import require_local_extra  # noqa: PLC0415
+
+        require_local_extra()
         from tsm_infra.rehearsal import rehearse  # noqa: PLC0415
         from tsm_infra.render import rehearsal_text  # noqa: PLC0415
 
@@ -424,6 +427,9 @@ def emulator(spec: str | None) -> None:
     """
     import time  # noqa: PLC0415
 
+    from tsm_infra.localmode import require_local_extra  # noqa: PLC0415
+
+    require_local_extra()
     from tsm_infra.emulator import LocalAws  # noqa: PLC0415
     from tsm_infra.rehearsal import prepare_accounts  # noqa: PLC0415
     from tsm_infra.render import emulator_cli_hint  # noqa: PLC0415

@@ -54,12 +54,14 @@ def _cfnlint_version() -> str:
 
 
 def _regions(config: str, extra: Iterable[str]) -> list[str]:
-    """The regions to lint against: the settings' own, plus the spec's (none: the settings')."""
-    wanted = set(extra)
-    if not wanted:
-        return []
+    """The regions to lint against, for --regions: none when the settings' own list has them all.
+
+    --regions replaces the settings' list, so when the spec adds one it names both.
+    """
     loaded = yaml.safe_load(config) or {}
-    return sorted(wanted | {str(region) for region in loaded.get("regions", [])})
+    own = {str(region) for region in loaded.get("regions", [])}
+    wanted = set(extra)
+    return [] if wanted <= own else sorted(wanted | own)
 
 
 def _key(digest: str, config: str, regions: list[str]) -> str:
