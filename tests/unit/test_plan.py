@@ -168,8 +168,9 @@ def kms_parameters_names() -> list[str]:
     [
         (
             {"Only": None},
-            "templates/kms.yaml and the plan disagree: the plan passes AllowExternalPrincipals, "
-            "ClusterName, EgressAddressCount, NodeDnsName, NodeIndex, PeerAccountIds, "
+            "tsm_infra/cfn/kms.yaml and the plan disagree: the plan passes "
+            "AllowExternalPrincipals, ClusterName, EgressAddressCount, NodeDnsName, NodeIndex, "
+            "PeerAccountIds, "
             "SdkApplicationIds, which it does not declare; does not pass required Only",
         ),
     ],
@@ -186,7 +187,7 @@ def test_plan_refuses_a_core_input_the_kms_template_does_not_output() -> None:
     with pytest.raises(PlanError) as raised:
         build_plan(load_spec_text(VALID_SPEC), {"kms": kms})
     assert str(raised.value) == (
-        "templates/kms.yaml has no output KmsKeyArn, which tsm-test-vault-node0-core takes"
+        "tsm_infra/cfn/kms.yaml has no output KmsKeyArn, which tsm-test-vault-node0-core takes"
     )
 
 

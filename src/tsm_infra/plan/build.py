@@ -143,7 +143,7 @@ def _check_against(
         problems = [f"passes {', '.join(unknown)}, which it does not declare"] if unknown else []
         problems += [f"does not pass required {', '.join(missing)}"] if missing else []
         raise PlanError(
-            f"templates/{kind}.yaml and the plan disagree: the plan {'; '.join(problems)}"
+            f"tsm_infra/cfn/{kind}.yaml and the plan disagree: the plan {'; '.join(problems)}"
         )
     return {
         name: default
@@ -163,7 +163,7 @@ def _check_references(
                 source = templates.get(kinds[ref.stack])
                 if source is not None and ref.output not in source.outputs:
                     raise PlanError(
-                        f"templates/{kinds[ref.stack]}.yaml has no output {ref.output}, "
+                        f"tsm_infra/cfn/{kinds[ref.stack]}.yaml has no output {ref.output}, "
                         f"which {step.stack_name} takes"
                     )
 
