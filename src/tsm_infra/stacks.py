@@ -3,14 +3,15 @@
 Every create and update goes through a change set, so that what will happen is known (and can be
 refused) before anything happens. A change set without changes is success ("unchanged"). The many
 CloudFormation statuses reduce to a few states (`state_of`), which is all the deployer needs.
-Every CloudFormation call of the tool is made here, through `StackOps`; this module receives a
-client, never creates one, and never prints.
+Every CloudFormation call of the tool is made here, through `StackReader` (reading) and
+`StackOps` (changing, waiting, deleting); this module receives a client, never creates one,
+and never prints.
 
 Waiting backs off: a stack is described at `poll_interval`, then 1.5 times longer each time up
 to 12 times `poll_interval`, and again at `poll_interval` as soon as its status changes. While
 resources keep completing the interval holds instead of growing. The resources behind the
 `[done/total]` progress are listed on every fourth poll and when the status changes, not on
-every poll: a 20-minute Core stack then costs some 30 calls instead of about 490.
+every poll: a 20-minute Core stack then costs about 35 calls instead of about 490.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from botocore.exceptions import ClientError
 
 from tsm_infra.aws import AWS_ERRORS
+from tsm_infra.backoff import FIRST_CHECK, Backoff
 from tsm_infra.contract import MANAGED_BY, STATEFUL_TYPES
 from tsm_infra.errors import TsmInfraError, describe_error, error_code
 
@@ -64,11 +66,7 @@ CAPABILITIES: tuple[CapabilityType, ...] = (
     "CAPABILITY_NAMED_IAM",
     "CAPABILITY_AUTO_EXPAND",
 )
-# Growth of the wait between polls, its cap (in poll intervals), the first change-set check (in
-# poll intervals) and how often the resources are listed for the progress counter.
-BACKOFF = 1.5
-MAX_INTERVALS = 12.0
-FIRST_CHANGE_SET_CHECK = 0.3
+# How often the resources are listed for the progress counter: every this many polls.
 RESOURCES_EVERY = 4
 
 
@@ -197,48 +195,12 @@ class Progress:
 ProgressCallback = Callable[[Progress], None]
 
 
-class Backoff:
-    """The waits between polls: `first`, then `base` growing by BACKOFF up to `cap`.
-
-    `reset` starts over at `base` (something changed: look again soon); `hold` makes the next
-    wait the same as the last (things are moving, though the status is the same).
-    """
-
-    def __init__(self, base: float, *, first: float | None = None) -> None:
-        self.base = base
-        self.cap = base * MAX_INTERVALS
-        self._first = first
-        self._last: float | None = None
-        self._hold = False
-
-    def next(self) -> float:
-        """The wait before the next poll."""
-        if self._last is None:
-            wait = self.base if self._first is None else self._first
-        elif self._hold:
-            wait = self._last
-        elif self._last < self.base:
-            wait = self.base
-        else:
-            wait = min(self._last * BACKOFF, self.cap)
-        self._last, self._hold = wait, False
-        return wait
-
-    def reset(self) -> None:
-        """Wait `base` next, and grow from there."""
-        self._first = self._last = None
-        self._hold = False
-
-    def hold(self) -> None:
-        """Wait as long next as the last time."""
-        self._hold = True
-
-
 @dataclass
-class StackOps:
-    """Operations on the stacks of one account and region, through one CloudFormation client.
+class StackReader:
+    """Reads the stacks of one account and region, through one CloudFormation client.
 
-    Safe to share between threads: every wait keeps its own state.
+    What `status`, the destroy guard and the rehearsal need: a stack, its template, its
+    resources, its drift. Safe to share between threads: every wait keeps its own state.
     """
 
     cfn: CloudFormationClient
@@ -331,7 +293,7 @@ class StackOps:
         """
         detection = self.cfn.detect_stack_drift(StackName=name)["StackDriftDetectionId"]
         deadline = self.clock() + self.timeout
-        backoff = Backoff(self.poll_interval, first=self.poll_interval * FIRST_CHANGE_SET_CHECK)
+        backoff = Backoff(self.poll_interval, first=self.poll_interval * FIRST_CHECK)
         while True:
             status = self.cfn.describe_stack_drift_detection_status(StackDriftDetectionId=detection)
             if status["DetectionStatus"] != "DETECTION_IN_PROGRESS":
@@ -350,6 +312,22 @@ class StackOps:
             or r.get("ResourceStatus") == "DELETE_SKIPPED"
         )
         return Progress(name, status, done, len(resources))
+
+    def _wait(self, name: str, deadline: float, what: str, backoff: Backoff) -> None:
+        if self.clock() >= deadline:
+            raise StackError(
+                f"{name}: gave up waiting for {what} after {self.timeout:.0f} s; it may still "
+                "finish: check the CloudFormation console, then run the command again"
+            )
+        self.sleep(backoff.next())
+
+
+@dataclass
+class StackOps(StackReader):
+    """Operations on the stacks of one account and region: change sets, waits and deletes.
+
+    Safe to share between threads: every wait keeps its own state.
+    """
 
     # ------------------------------------------------------------------ change sets
 
@@ -392,7 +370,7 @@ class StackOps:
         """The change set once it is ready, or None when it changes nothing."""
         deadline = self.clock() + self.timeout
         # change sets often take seconds: the first wait is short, then the usual back-off
-        backoff = Backoff(self.poll_interval, first=self.poll_interval * FIRST_CHANGE_SET_CHECK)
+        backoff = Backoff(self.poll_interval, first=self.poll_interval * FIRST_CHECK)
         while True:
             described = self.cfn.describe_change_set(ChangeSetName=change_set_id, StackName=name)
             status = described["Status"]
@@ -413,7 +391,13 @@ class StackOps:
         if review.create:
             info = self.describe(review.stack_name)
             if info is not None and info.state == "review":
-                self.cfn.delete_stack(StackName=review.stack_name)
+                try:
+                    self.cfn.delete_stack(StackName=review.stack_name)
+                except AWS_ERRORS as exc:
+                    raise StackError(
+                        f"{review.stack_name}: cannot delete the empty stack the change set "
+                        f"made: {describe_error(exc)}"
+                    ) from None
 
     def _delete_change_set(self, name: str, change_set_id: str) -> None:
         try:
@@ -505,14 +489,6 @@ class StackOps:
         except AWS_ERRORS as exc:
             raise StackError(f"{name}: cannot delete it: {describe_error(exc)}") from None
         self.wait(info.stack_id or name, on_progress, expect="absent")
-
-    def _wait(self, name: str, deadline: float, what: str, backoff: Backoff) -> None:
-        if self.clock() >= deadline:
-            raise StackError(
-                f"{name}: gave up waiting for {what} after {self.timeout:.0f} s; it may still "
-                "finish: check the CloudFormation console, then run the command again"
-            )
-        self.sleep(backoff.next())
 
 
 def _info(stack: StackTypeDef, name: str) -> StackInfo:

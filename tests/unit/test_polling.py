@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from tsm_infra.stacks import MAX_INTERVALS, Backoff, Progress, StackError, StackOps
+from tsm_infra.backoff import MAX_INTERVALS, Backoff
+from tsm_infra.stacks import Progress, StackError, StackOps
 
 
 class ScriptedCfn:
