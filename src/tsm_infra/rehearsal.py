@@ -22,7 +22,7 @@ from tsm_infra.contract import LAUNCH_TEMPLATE, STACK_KINDS, KmsOutputs, stack_n
 from tsm_infra.errors import TsmInfraError, describe_error
 from tsm_infra.node import tsm_node
 from tsm_infra.spec import Cluster, Node
-from tsm_infra.stacks import Interrupted, StackOps
+from tsm_infra.stacks import Interrupted, StackError, StackOps
 
 if TYPE_CHECKING:
     from tsm_infra.run import RunResult
@@ -90,21 +90,16 @@ class RenderedNode:
 
 def node_settings(session: AccountSession, cluster: str, index: int) -> dict[str, Any]:
     """/etc/tsm/node.json as cfn-init would write it from the LaunchTemplate's metadata."""
-    cfn = session.client("cloudformation")
     name = stack_name(cluster, index, "core")
     try:
-        detail = cfn.describe_stack_resource(StackName=name, LogicalResourceId=LAUNCH_TEMPLATE)
-        metadata = json.loads(detail["StackResourceDetail"].get("Metadata") or "{}")
-        files = metadata["AWS::CloudFormation::Init"]["files"]["files"]
-        content = files[SETTINGS_FILE]["content"]
-    except (KeyError, TypeError, ValueError) as exc:
+        metadata = StackOps(session.client("cloudformation")).metadata(name, LAUNCH_TEMPLATE)
+        content = metadata["AWS::CloudFormation::Init"]["files"]["files"][SETTINGS_FILE]["content"]
+    except (KeyError, TypeError) as exc:
         raise RehearsalError(
             f"{name}: {LAUNCH_TEMPLATE} metadata has no resolved {SETTINGS_FILE} ({exc!r})"
         ) from None
-    except Exception as exc:
-        raise RehearsalError(
-            f"{name}: cannot read {LAUNCH_TEMPLATE}: {describe_error(exc)}"
-        ) from None
+    except StackError as exc:
+        raise RehearsalError(str(exc)) from None
     try:
         settings = json.loads(content) if isinstance(content, str) else content
     except ValueError as exc:
@@ -273,12 +268,10 @@ def _rehearse(
     if not deployed.ok:
         return result
     for node in cluster.nodes:
-        cfn = connector.for_node(node).client("cloudformation")
+        ops = StackOps(connector.for_node(node).client("cloudformation"))
         for kind in STACK_KINDS:
             name = stack_name(cluster.name, node.index, kind)
-            result.resources[name] = len(
-                cfn.describe_stack_resources(StackName=name)["StackResources"]
-            )
+            result.resources[name] = ops.resource_count(name)
     result.rendered = [render_node(cluster, n, connector, out_dir) for n in cluster.nodes]
     timer.mark("render configs")
     result.status = cluster_status(cluster, connector, ping=emulated_ping, poll_interval=0.05)
