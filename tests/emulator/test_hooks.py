@@ -11,6 +11,7 @@ import pytest
 
 from tsm_infra.emulator import PROVIDERS, hooks
 from tsm_infra.emulator.catalog import PROVIDER_LIST, RULES
+from tsm_infra.emulator.engine import latency
 from tsm_infra.emulator.hooks import HOOKS, Hook, PatchConflict, assemble, patched_attribute
 from tsm_infra.emulator.registry import Context
 from tsm_infra.emulator.server import patches
@@ -21,8 +22,9 @@ def _targets(installed: list[Any]) -> Counter[tuple[int, str]]:
     return Counter(key for key in keys if key is not None)
 
 
-def test_no_moto_attribute_is_patched_twice() -> None:
-    installed = patches(Context())
+@pytest.mark.parametrize("scale", [None, 0.01])
+def test_no_moto_attribute_is_patched_twice(scale: float | None) -> None:
+    installed = patches(Context(), latency_scale=scale)
     counted = _targets(installed)
     assert counted, "the emulator patches moto attributes"
     assert [key for key, n in counted.items() if n > 1] == []
@@ -32,7 +34,7 @@ def test_no_moto_attribute_is_patched_twice() -> None:
 
 
 def test_every_hook_orders_known_providers_and_is_shared() -> None:
-    known = {p.name for p in (*PROVIDER_LIST, *RULES)}
+    known = {p.name for p in (*PROVIDER_LIST, *RULES)} | {latency.NAME}
     for hook in HOOKS:
         assert set(hook.order) <= known, hook.name
         assert len(hook.order) == len(set(hook.order)) >= 2, hook.name
@@ -40,7 +42,7 @@ def test_every_hook_orders_known_providers_and_is_shared() -> None:
 
 def test_each_hooking_provider_has_its_place_in_the_order() -> None:
     # assemble refuses a handler outside its hook's order, so installing all of them proves it
-    for provider in (*PROVIDER_LIST, *RULES):
+    for provider in (*PROVIDER_LIST, *RULES, latency.latency_model(0.01)):
         for item in provider.install(Context()):
             if isinstance(item, hooks.Layer):
                 assert provider.name in item.hook.order, (provider.name, item.hook.name)

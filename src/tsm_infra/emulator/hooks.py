@@ -59,6 +59,9 @@ class Layer:
 _PARSING = "moto.cloudformation.parsing"
 _MODELS = "moto.cloudformation.models"
 _RESPONSES = "moto.cloudformation.responses"
+# the latency model (engine/latency.py, on only when LocalAws is given a scale) times what the
+# providers inside it do: it is outermost wherever it hooks
+_LATENCY = "latency-model"
 
 # Fn::Cidr is computed before anything else sees it; a dotted Fn::GetAtt is rejoined before moto
 # reads it; what moto resolved to null in a list is dropped last
@@ -82,12 +85,17 @@ CHANGE_SET_DIFF = Hook(
     _MODELS, "ChangeSet", "diff", ("change-set-replacement", "resume-failed-stack")
 )
 # innermost, a failure becomes a *_FAILED stack; then a failed stack keeps the template it failed
-# with; outermost, a completed execution gives the stack its new template and outputs
+# with; then a completed execution gives the stack its new template and outputs; the latency
+# model times the whole
 EXECUTE_CHANGE_SET = Hook(
     _MODELS,
     "CloudFormationBackend",
     "execute_change_set",
-    ("change-set-outputs", "resume-failed-stack", "stack-failure-status"),
+    (_LATENCY, "change-set-outputs", "resume-failed-stack", "stack-failure-status"),
+)
+# a failed deletion leaves the stack DELETE_FAILED; the latency model times the deletion
+DELETE_STACK = Hook(
+    _MODELS, "CloudFormationBackend", "delete_stack", (_LATENCY, "stack-failure-status")
 )
 
 # CreateChangeSet refuses an empty change set only when empty-change-set is off; a failed stack's
@@ -99,13 +107,14 @@ VALIDATE_DIFFERENT_UPDATE = Hook(
     ("empty-change-set", "resume-failed-stack"),
 )
 # the request rules refuse first (zone, then parameters, then the stack's name), before any
-# change set exists; the resume then marks a failed stack's change set executable
+# change set exists; the latency model refuses a stack in progress and times the change set;
+# the resume then marks a failed stack's change set executable
 _REQUEST_RULES = ("hosted-zone-parameters", "parameter-constraints", "stack-names")
 CREATE_CHANGE_SET = Hook(
     _MODELS,
     "CloudFormationBackend",
     "create_change_set",
-    (*_REQUEST_RULES, "resume-failed-stack"),
+    (*_REQUEST_RULES, _LATENCY, "resume-failed-stack"),
 )
 CREATE_STACK = Hook(_MODELS, "CloudFormationBackend", "create_stack", _REQUEST_RULES)
 UPDATE_STACK = Hook(_MODELS, "CloudFormationBackend", "update_stack", _REQUEST_RULES)
@@ -125,6 +134,7 @@ HOOKS: tuple[Hook, ...] = (
     DELETE_RESOURCE,
     CHANGE_SET_DIFF,
     EXECUTE_CHANGE_SET,
+    DELETE_STACK,
     VALIDATE_DIFFERENT_UPDATE,
     CREATE_CHANGE_SET,
     CREATE_STACK,

@@ -12,8 +12,9 @@ from unittest import mock
 
 from tsm_infra.emulator import hooks
 from tsm_infra.emulator.catalog import PROVIDER_LIST, PROVIDERS, RULES
+from tsm_infra.emulator.engine.latency import latency_model
 from tsm_infra.emulator.limits import ENFORCED_BY_MOTO
-from tsm_infra.emulator.registry import Context, Patch
+from tsm_infra.emulator.registry import Context, Patch, Provider
 from tsm_infra.emulator.resources import lookup_hook
 from tsm_infra.errors import TsmInfraError
 
@@ -83,32 +84,52 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def patches(context: Context, disabled: Collection[str] = ()) -> list[Patch]:
+def active(disabled: Collection[str] = (), latency_scale: float | None = None) -> list[Provider]:
+    """The providers and rules in use, in the order the emulator lists them; then the latency
+    model when it is on."""
+    found = [p for p in (*PROVIDER_LIST, *RULES) if p.name not in disabled]
+    return found if latency_scale is None else [*found, latency_model(latency_scale)]
+
+
+def patches(
+    context: Context, disabled: Collection[str] = (), latency_scale: float | None = None
+) -> list[Patch]:
     """Every patch the emulator enters, one per moto attribute: the lookup of emulated resource
-    types, then each enabled provider's and rule's (hooks.PatchConflict if two would collide)."""
+    types, then each active provider's and rule's (hooks.PatchConflict if two would collide)."""
     from moto.cloudformation import parsing  # noqa: PLC0415
 
     lookup = mock.patch.object(
         parsing, "resource_class_from_type", lookup_hook(parsing.resource_class_from_type)
     )
     installed: list[tuple[str, Patch | hooks.Layer]] = [("resource-types", lookup)]
-    for provider in (*PROVIDER_LIST, *RULES):
-        if provider.name not in disabled:
-            installed.extend((provider.name, item) for item in provider.install(context))
+    for provider in active(disabled, latency_scale):
+        installed.extend((provider.name, item) for item in provider.install(context))
     return hooks.assemble(installed)
 
 
 class LocalAws:
-    """An emulated AWS endpoint for `deploy --local`: moto plus the providers it lacks."""
+    """An emulated AWS endpoint for `deploy --local`: moto plus the providers it lacks.
 
-    def __init__(self, *, disabled: Collection[str] = ()) -> None:
+    With `latency_scale`, stack operations take AWS's typical durations times that factor (see
+    engine/latency.py); None answers at once, as moto does.
+    """
+
+    def __init__(
+        self, *, disabled: Collection[str] = (), latency_scale: float | None = None
+    ) -> None:
         known = (*PROVIDERS, *(rule.name for rule in RULES))
         unknown = sorted(set(disabled) - set(known))
         if unknown:
             raise EmulatorError(
                 f"unknown emulator provider(s) {', '.join(unknown)}; known: {', '.join(known)}"
             )
+        if latency_scale is not None and not latency_scale > 0:
+            raise EmulatorError(
+                f"latency scale {latency_scale} is not a positive number: give e.g. 0.01 "
+                "(a hundredth of AWS's typical durations), or none for instant answers"
+            )
         self.disabled = frozenset(disabled)
+        self.latency_scale = latency_scale
         self.endpoint_url = ""
         self._stack: ExitStack | None = None
 
@@ -130,7 +151,7 @@ class LocalAws:
             stack.enter_context(mock.patch.object(werkzeug, "disabled", True))
             # a fresh context each start: invitations and clients of an earlier run are gone
             context = Context()
-            for patch in patches(context, self.disabled):
+            for patch in patches(context, self.disabled, self.latency_scale):
                 stack.enter_context(patch)
             port = _free_port()
             self.endpoint_url = context.endpoint_url = f"http://{HOST}:{port}"
@@ -211,5 +232,5 @@ class LocalAws:
     def emulated(self) -> list[str]:
         """For the CLI: the general notes, one plain sentence per active provider and rule of
         what AWS refuses, then what the emulator does not enforce."""
-        active = [p.emulates for p in (*PROVIDER_LIST, *RULES) if p.name not in self.disabled]
-        return [*NOTES, *PREPARED, *active, *ENFORCED_BY_MOTO, *NOT_ENFORCED]
+        described = [p.emulates for p in active(self.disabled, self.latency_scale)]
+        return [*NOTES, *PREPARED, *described, *ENFORCED_BY_MOTO, *NOT_ENFORCED]

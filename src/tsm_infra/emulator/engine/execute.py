@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Any
-from unittest import mock
 
 from tsm_infra.emulator import hooks
 from tsm_infra.emulator.engine.delete import resource_event
@@ -59,18 +58,15 @@ def _failed_execution(
 )
 def stack_failure_status(ctx: Context) -> Installed:
     """A failing resource leaves its stack *_FAILED (rollback off) instead of raising."""
-    from moto.cloudformation.models import CloudFormationBackend  # noqa: PLC0415
 
-    original_delete = CloudFormationBackend.delete_stack
-
-    def delete_stack(self: Any, name_or_stack_id: str) -> None:
+    def delete_stack(following: Handler, self: Any, name_or_stack_id: str) -> None:
         stacks = [s for s in self.stacks.values() if name_or_stack_id in (s.name, s.stack_id)]
         # outputs are computed from the resources, some of which a failed delete removes
         frozen = {
             s.stack_id: _FrozenOutputs((k, s.output_map[k]) for k in s.output_map) for s in stacks
         }
         try:
-            original_delete(self, name_or_stack_id)
+            following(self, name_or_stack_id)
         except Exception as exc:
             for stack in stacks:
                 self.stacks[stack.stack_id] = stack  # moto popped it before deleting
@@ -80,7 +76,7 @@ def stack_failure_status(ctx: Context) -> Installed:
 
     return [
         hooks.EXECUTE_CHANGE_SET.layer(_failed_execution),
-        mock.patch.object(CloudFormationBackend, "delete_stack", delete_stack),
+        hooks.DELETE_STACK.layer(delete_stack),
     ]
 
 
