@@ -2,11 +2,13 @@
 
 The latency model runs real AWS's typical durations (tsm_infra.durations) scaled by SCALE, one
 factor for everything: resource times, change sets and the deployer's poll interval (real AWS is
-polled every POLL_SECONDS). At 1/100 the bench clusters' critical path (~15 min on real AWS,
-single-AZ databases) takes ~9 s: long enough that the emulator's own CPU per deploy (~3 s at 3
-nodes on a quiet machine, performance.md section 3.2) is a minor part of a modelled run, short
-enough that the whole benchmark takes minutes. The poll interval scales to 0.05 s, the value
-the benchmark used before the model existed.
+polled every POLL_SECONDS). 1/20 turns the bench clusters' critical path (~15 min on real AWS,
+single-AZ databases) into 44.5 s and the poll into 0.25 s. The factor is bounded below by the
+emulator's own CPU: moto does a stack's work inside the request, ~0.5-1 s per stack and one GIL
+for all (an unmodelled 7-node deploy takes 8-14 s on 2 busy cores), and that work must fit into
+the modelled time or the run measures the emulator. At 1/100 the modelled KMS stack is 1.5 s,
+less than the CPU its seven copies need, and a 7-node modelled deploy took 2.3x its critical
+path; at 1/20 it is 7 s. Above, a repeat of all sizes takes about 3 minutes.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from tsm_infra.rehearsal import prepare_accounts
 from tsm_infra.spec import Cluster, Node, TsmSettings
 from tsm_infra.templates import TEMPLATE_FILES, template_body, template_interface
 
-SCALE = 1 / 100
+SCALE = 1 / 20
 POLL_SECONDS = 5.0  # the deployer's poll interval on real AWS
 REGIONS = ("eu-west-1", "eu-central-1", "us-east-1", "ap-northeast-2")
 

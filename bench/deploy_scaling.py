@@ -7,7 +7,7 @@ AWS API calls the deployer made (by the calls' own count, not CloudFormation's w
 and the cluster's critical path. Two models of AWS: "none", the emulator as fast as it goes,
 which measures the deployer's client overhead; "latency", the emulator's latency model, where
 each resource takes its typical real-AWS time (tsm_infra.durations) scaled by one factor
-(clusters.SCALE, 1/100 by default, the deployer's 5 s poll interval scaled alike), which measures
+(clusters.SCALE, 1/20 by default, the deployer's 5 s poll interval scaled alike), which measures
 how close the deploy comes to the critical path, the physical limit of the templates.
 
 The 3-node unmodelled deploy is also run by a one-stack-after-another boto3 script on the same
@@ -15,7 +15,7 @@ emulator (sequential.py, performance.md section 2) for the ratio T(tsm-infra) / 
 Figures, not assertions: run it before and after a change to the deployer.
 
     .venv/bin/python bench/deploy_scaling.py [--sizes 1,3,7] [--models none,latency]
-        [--repeat N] [--scale 0.01] [--json]
+        [--repeat N] [--scale 0.05] [--json] [--timeline]
 
 critical_path_seconds is that of a deploy of the cluster (durations.critical_path, scaled), in
 every row: the no-op rows carry it to show the cluster, not as their own limit.
@@ -66,41 +66,61 @@ class Run:
     executed: int
     ok: bool
     result: str
+    # per stack: (name, modelled start, modelled end, measured start, measured end), seconds
+    stacks: tuple[tuple[str, float, float, float, float], ...] = ()
 
 
-def run_deployer(plan: Plan, connector: Connector, poll_interval: float) -> tuple[bool, str]:
-    """The one call into tsm-infra's deployer: did every stack end where it should, and why not."""
+@dataclass(frozen=True)
+class Deployed:
+    """What the deployer says of one run."""
+
+    ok: bool
+    result: str
+    stacks: dict[str, tuple[float, float]]  # stack -> (started, ended) after the run started
+
+
+def run_deployer(plan: Plan, connector: Connector, poll_interval: float) -> Deployed:
+    """The one call into tsm-infra's deployer: how every stack ended, and when."""
     result = execute(plan, connector, options=Options(poll_interval=poll_interval))
     reasons = "; ".join(f"{o.stack}: {o.reason}" for o in result.failures())
-    return result.ok, "ok" if result.ok else f"FAILED: {reasons}"
+    return Deployed(
+        result.ok,
+        "ok" if result.ok else f"FAILED: {reasons}",
+        {o.stack: (o.started, o.ended) for o in result.outcomes},
+    )
 
 
 def measure(size: int, model: str, repeat: int, scale: float) -> list[Run]:
     """Deploy then redeploy a cluster of `size` nodes in a fresh emulator of that model."""
     cluster = make_cluster(size)
     plan = plan_of(cluster)
-    limit = critical_path(plan.steps(), rendered_templates(), scale=scale).seconds
+    modelled = critical_path(plan.steps(), rendered_templates(), scale=scale)
     runs = []
     with fresh_emulator(cluster, scale if model == "latency" else None) as endpoint:
         for scenario in ("deploy", "noop"):
             counter = CallCounter()
             connector = Connector(endpoint_url=endpoint, counter=counter)
             started = time.perf_counter()
-            ok, result = run_deployer(plan, connector, POLL_SECONDS * scale)
+            deployed = run_deployer(plan, connector, POLL_SECONDS * scale)
             seconds = time.perf_counter() - started
             executed = counter.counts().get("cloudformation:ExecuteChangeSet", 0)
+            timeline = tuple(
+                (name, *modelled.stacks.get(name, (0.0, 0.0)), *when)
+                for name, when in deployed.stacks.items()
+            )
             runs.append(
                 Run(
                     size,
                     scenario,
                     model,
                     seconds,
-                    limit,
+                    modelled.seconds,
                     counter.total(),
                     repeat,
                     executed,
-                    ok,
-                    result,
+                    deployed.ok,
+                    deployed.result,
+                    timeline,
                 )
             )
     return runs
@@ -162,6 +182,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--repeat", type=int, default=1, help="runs of each, for min/median")
     parser.add_argument("--scale", type=float, default=SCALE, help="modelled time factor")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument(
+        "--timeline",
+        action="store_true",
+        help="each modelled deploy's stacks: modelled vs measured",
+    )
     args = parser.parse_args(argv)
     sizes = [int(size) for size in args.sizes.split(",")]
     models = [model for model in args.models.split(",") if model]
@@ -175,7 +200,9 @@ def main(argv: list[str]) -> int:
             f"latency scale {args.scale:g}, poll {POLL_SECONDS * args.scale:g} s"
         )
         print(_header())
-    runs, sequential = run_all(sizes, models, args.repeat, args.scale, show=text)
+    runs, sequential = run_all(
+        sizes, models, args.repeat, args.scale, show=text, timeline=args.timeline
+    )
     summary = summarize(runs)
     per_trial = ratios(runs, sequential)
     paths = {size: cluster_path(size) for size in sizes}
@@ -191,7 +218,13 @@ def main(argv: list[str]) -> int:
 
 
 def run_all(
-    sizes: list[int], models: list[str], repeats: int, scale: float, *, show: bool
+    sizes: list[int],
+    models: list[str],
+    repeats: int,
+    scale: float,
+    *,
+    show: bool,
+    timeline: bool = False,
 ) -> tuple[list[Run], list[tuple[float, int, bool]]]:
     """Every measurement, repetition by repetition; each printed as it ends when `show`."""
     runs: list[Run] = []
@@ -203,6 +236,8 @@ def run_all(
                     runs.append(run)
                     if show:
                         print(_line(run), flush=True)
+                    if show and timeline and run.model == "latency" and run.scenario == "deploy":
+                        _print_timeline(run)
             if size == RATIO_NODES and "none" in models:
                 sequential.append(measure_sequential(size, scale))
                 seconds, calls, ok = sequential[-1]
@@ -271,6 +306,15 @@ def _header() -> str:
         f"{'nodes':>5}  {'run':<7} {'model':<8} {'#':>3} {'seconds':>8}  {'CP s':>8}  "
         f"{'x CP':>6}  {'API calls':>9}  {'executed':>8}  result"
     )
+
+
+def _print_timeline(run: Run) -> None:
+    print(f"{'':>7}{'stack':<28} {'modelled':>17}  {'measured':>17}  late by")
+    for name, model_start, model_end, start, end in run.stacks:
+        print(
+            f"{'':>7}{name:<28} {model_start:>7.2f} -> {model_end:>6.2f}  "
+            f"{start:>7.2f} -> {end:>6.2f}  {end - model_end:>+6.2f}"
+        )
 
 
 def _line(run: Run) -> str:

@@ -14,7 +14,7 @@ Pure: no AWS, no moto, no boto3, no files; templates are read by `tsm_infra.reso
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
 from tsm_infra.resource_graph import (
@@ -342,6 +342,8 @@ class CriticalPath:
     chain: tuple[Link, ...]
     resource_seconds: float
     resource_chain: tuple[Link, ...]
+    # each stack's (start of its change set, completion) with stack boundaries, as above
+    stacks: Mapping[str, tuple[float, float]] = field(default_factory=dict)
 
     def lines(self) -> list[str]:
         """The two chains as printable lines."""
@@ -397,7 +399,15 @@ def critical_path(
             }
     seconds, chain = _longest(durations, staged)
     resource_seconds_, resource_chain = _longest(durations, direct)
-    return CriticalPath(seconds, chain, resource_seconds_, resource_chain)
+    ends = earliest_ends(durations, staged)
+    times = {
+        stack.name: (
+            ends[(stack.name, CHANGE_SET)] - durations[(stack.name, CHANGE_SET)],
+            ends[(stack.name, _DONE)],
+        )
+        for stack in stacks
+    }
+    return CriticalPath(seconds, chain, resource_seconds_, resource_chain, times)
 
 
 def _is_stack(step: Step, templates: Mapping[str, Mapping[str, Any]]) -> bool:

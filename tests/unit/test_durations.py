@@ -191,6 +191,10 @@ def test_two_stacks_by_hand() -> None:
         ("d", "Vpc"),
         ("d", "Db"),
     ]
+    assert path.stacks == {
+        "k": (0.0, keys_done),
+        "d": (keys_done, keys_done + CHANGE_SET_SECONDS + VPC + DATABASE),
+    }
     # without stack boundaries the database waits only for the key behind the output (which
     # takes longer than its own stack's change set and VPC)
     assert KEY > VPC
