@@ -213,7 +213,7 @@ def main(argv: list[str]) -> int:
     else:
         _print_summary(summary, per_trial)
         for size, path in paths.items():
-            _print_path(size, path)
+            _print_path(size, path, chains=size == sizes[-1])
     return 0
 
 
@@ -256,7 +256,7 @@ def cluster_path(size: int) -> CriticalPath:
     return critical_path(plan_of(make_cluster(size)).steps(), rendered_templates())
 
 
-def _print_path(size: int, path: CriticalPath) -> None:
+def _print_path(size: int, path: CriticalPath, *, chains: bool) -> None:
     saving = path.seconds - path.resource_seconds
     print(
         f"\n{size} nodes on real AWS (typical durations): critical path "
@@ -264,7 +264,7 @@ def _print_path(size: int, path: CriticalPath) -> None:
         f"{path.resource_seconds / 60:.1f} min, so splitting stacks "
         f"could save at most {saving / 60:.1f} min ({saving / path.seconds:.0%})"
     )
-    for line in path.lines():
+    for line in path.lines() if chains else ():
         print(f"  {line}")
 
 
