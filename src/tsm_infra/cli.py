@@ -419,7 +419,14 @@ def destroy(spec: str, yes: bool, data_loss: bool, endpoint_url: str | None, out
 
 @cli.command()
 @click.argument("spec", required=False, type=click.Path(dir_okay=True, path_type=str))
-def emulator(spec: str | None) -> None:
+@click.option(
+    "--latency-scale",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Make stack operations take AWS's typical durations times this factor (e.g. 0.01); "
+    "by default they complete at once.",
+)
+def emulator(spec: str | None, latency_scale: float | None) -> None:
     """Run the embedded emulated AWS until Ctrl-C, for `--endpoint-url` and the AWS CLI.
 
     With SPEC, each node's account is prepared as a real one would be (its hosted zone and
@@ -436,7 +443,7 @@ def emulator(spec: str | None) -> None:
     from tsm_infra.spec import load_spec  # noqa: PLC0415
 
     cluster = load_spec(spec) if spec else None
-    with LocalAws() as aws:
+    with LocalAws(latency_scale=latency_scale) as aws:
         prepare_accounts(aws, cluster.nodes if cluster else ())
         click.echo(f"Emulated AWS at {aws.endpoint_url} (in memory; gone when this stops).")
         for line in aws.emulated():
