@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import yaml
 
@@ -67,7 +67,7 @@ def lint_config_path() -> Path:
 # --------------------------------------------------------------------------- rendering
 
 _T = TypeVar("_T")
-_LOCK = threading.Lock()
+_LOCK = threading.RLock()  # re-entered: the body is made from the cached rendering
 _RENDERED: dict[tuple[str, str, int, int], object] = {}
 
 
@@ -97,13 +97,18 @@ def rendered(kind: str) -> Rendered:
     return _once("yaml", kind, _render)
 
 
-def _body(path: Path) -> str:
+def _load(path: Path, text: str, line_of: Callable[[int], int] = lambda line: line) -> Any:
+    """The template's data; a YAML error names the source file's line (`line_of` maps to it)."""
     try:
-        data = cfnyaml.load(_render(path).text)
+        return cfnyaml.load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        where = f"{path}:{line_of(mark.line + 1)}" if mark is not None else str(path)
         raise BadInputError(f"{where}: not a readable template: {exc}") from None
+
+
+def _body(path: Path, text: Rendered) -> str:
+    data = _load(path, text.text, text.source_line)
     body = json.dumps(data, separators=(",", ":"))
     size = len(body.encode())
     if size > TEMPLATE_BODY_LIMIT:
@@ -121,7 +126,7 @@ def template_body(kind: str) -> str:
     TEMPLATE_BODY_LIMIT without an S3 upload), and long forms are what every consumer,
     emulators included, reads the same way.
     """
-    return _once("json", kind, _body)
+    return _once("json", kind, lambda path: _body(path, rendered(kind)))
 
 
 def write_rendered(out: Path) -> list[Path]:
@@ -152,7 +157,7 @@ def template_interface(kind: str) -> TemplateInterface | None:
     if not path.is_file():
         return None
     # the source suffices (no code to fill in): parameters and outputs are not inlined
-    data = _once("interface", kind, lambda source: cfnyaml.load(source.read_text("utf-8")))
+    data = _once("interface", kind, lambda source: _load(source, source.read_text("utf-8")))
     parameters = {
         name: None if "Default" not in spec else str(spec["Default"])
         for name, spec in (data.get("Parameters") or {}).items()

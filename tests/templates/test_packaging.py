@@ -181,3 +181,16 @@ def test_package_writes_standalone_templates(tmp_path: Path) -> None:
         assert str(tmp_path / "out" / name) in result.output
         assert json.dumps(cfnyaml.load(written), separators=(",", ":")) == template_body(kind)
         assert "tsm-infra: inline" in written  # the marker stays, as a comment
+
+
+def test_a_yaml_error_names_the_source_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the error is past the inlined handler; its line is the one in the file, not the rendering
+    (tmp_path / "kms.yaml").write_text(
+        "Resources:\n  Fn:\n    Code:\n      # tsm-infra: inline tsm_infra.functions.keygen\n"
+        '      ZipFile: ""\n  Bad: [unclosed\n'
+    )
+    monkeypatch.setenv("TSM_INFRA_TEMPLATES", str(tmp_path))
+    with pytest.raises(BadInputError, match=r"kms.yaml:[67]: not a readable template"):
+        template_body("kms")
