@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 from tsm_infra.aws import AWS_ERRORS, AccountSession
 from tsm_infra.contract import DB_INSTANCE_TYPE, LB_DELETION_PROTECTION, LOAD_BALANCER_TYPE
 from tsm_infra.errors import TsmInfraError, describe_error, error_code
-from tsm_infra.stacks import StackError, StackOps
+from tsm_infra.stacks import StackError, StackReader
 
 if TYPE_CHECKING:
     from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
@@ -31,7 +31,7 @@ class ProtectionError(TsmInfraError):
     """Deletion protection could not be turned off; the message says which resource."""
 
 
-def protected_resources(ops: StackOps, stack: str) -> list[tuple[str, str]]:
+def protected_resources(ops: StackReader, stack: str) -> list[tuple[str, str]]:
     """(type, physical id) of the stack's databases and load balancers that exist."""
     try:
         resources = ops.resources(stack)
@@ -55,7 +55,7 @@ def lift_deletion_protection(
     one line each; ProtectionError names what could not be.
     """
     lifted = []
-    ops = StackOps(session.client("cloudformation"))
+    ops = StackReader(session.client("cloudformation"))
     for kind, physical_id in protected_resources(ops, stack):
         try:
             if kind == DB_INSTANCE_TYPE:

@@ -29,7 +29,7 @@ from tsm_infra.contract import (
 )
 from tsm_infra.errors import describe_error, error_code
 from tsm_infra.spec import Cluster, Node
-from tsm_infra.stacks import StackError, StackInfo, StackOps
+from tsm_infra.stacks import StackError, StackInfo, StackReader
 
 PING_TIMEOUT_SECONDS = 5.0
 Ping = Callable[[Node], str]
@@ -90,7 +90,7 @@ class StatusReport:
 @dataclass
 class _Deployed:
     node: Node
-    ops: StackOps
+    ops: StackReader
     session: AccountSession
     kms: StackInfo | None = None
     core: StackInfo | None = None
@@ -205,7 +205,7 @@ def cluster_status(
 
 def _read(connector: Connector, node: Node, cluster: str, poll_interval: float = 5.0) -> _Deployed:
     session = connector.for_node(node)
-    ops = StackOps(session.client("cloudformation"), poll_interval=poll_interval)
+    ops = StackReader(session.client("cloudformation"), poll_interval=poll_interval)
     found = _Deployed(node, ops, session)
     kinds: tuple[StackKind, ...] = ("kms", "core")
     for kind in kinds:
