@@ -24,18 +24,16 @@ import io
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib.resources import files
 from pathlib import Path
 
 from tsm_infra.errors import BadInputError
 
 _MARKER = re.compile(
     r"^ *# tsm-infra: (?P<mode>inline|inline-gzip|inline-zipapp|inline-zipapp-gzip)"
-    r" (?P<source>[\w./]+)(?: .*)?$"
+    r" (?P<source>[\w.]+)(?: .*)?$"
 )
-# The empty value a marker announces: Lambda's Code.ZipFile or a cfn-init file's content
-# (a base64 value left from the time templates carried their code is replaced all the same).
-_EMPTY = re.compile(r'^(?P<indent> *)(?P<key>ZipFile|content): (?:""|[A-Za-z0-9+/=]+)$')
+# The empty value a marker announces: Lambda's Code.ZipFile or a cfn-init file's content.
+_EMPTY = re.compile(r'^(?P<indent> *)(?P<key>ZipFile|content): ""$')
 
 
 @dataclass(frozen=True)
@@ -71,9 +69,7 @@ class Rendered:
 
 
 def _module_source(name: str) -> str:
-    """A module's source, named `tsm_infra.a.b` (or, in older markers, `src/tsm_infra/a/b.py`)."""
-    if name.endswith(".py"):
-        return (files("tsm_infra") / name.removeprefix("src/tsm_infra/")).read_text("utf-8")
+    """The source of the module named `name` (dotted, as imported)."""
     spec = importlib.util.find_spec(name)
     if spec is None or spec.origin is None:
         raise BadInputError(f"inline marker names {name}, which is not an importable module")
@@ -160,6 +156,12 @@ def render(text: str, name: str) -> Rendered:
     i = 0
     while i < len(lines):
         marker = _MARKER.match(lines[i])
+        if marker is None and lines[i].lstrip().startswith("# tsm-infra:"):
+            # a misspelt marker would leave the code out of the stack without a word
+            raise BadInputError(
+                f"{name}:{i + 1}: not a marker this renderer knows; write "
+                "`# tsm-infra: inline|inline-gzip|inline-zipapp|inline-zipapp-gzip <module>`"
+            )
         out.append(lines[i])
         i += 1
         if marker is None:

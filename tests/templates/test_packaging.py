@@ -100,6 +100,8 @@ def test_a_zipapp_marker_gets_the_bundles_archive(
 def test_a_marker_without_its_empty_value_is_an_error() -> None:
     with pytest.raises(BadInputError, match=r"t.yaml:2: `ZipFile: \"\"` or `content: \"\"`"):
         render(f"# tsm-infra: inline {MODULE}\nZipFile: |\n  old\n", "t.yaml")
+    with pytest.raises(BadInputError, match=r"t\.yaml:1: not a marker this renderer knows"):
+        render(f'# tsm-infra: inline-zip {MODULE}\ncontent: ""\n', "t.yaml")
     with pytest.raises(BadInputError, match="not an importable module"):
         render('# tsm-infra: inline tsm_infra.no_such_module\nZipFile: ""\n', "t.yaml")
 
