@@ -136,6 +136,11 @@ def test_a_created_stack_is_in_progress_then_complete_in_dependency_order(
     order = _completions(cfn, "chain")
     assert order.index("First") < order.index("Second") < order.index("Third")
     assert set(order) == {"First", "Second", "Third", "Apart"}
+    # and, the run over, each resource's timestamp is its modelled completion
+    resources = cfn.describe_stack_resources(StackName="chain")["StackResources"]
+    when = {r["LogicalResourceId"]: r["Timestamp"] for r in resources}
+    assert when["First"] < when["Second"] < when["Third"]
+    assert abs((when["Second"] - when["First"]).total_seconds() - STEP) < 0.01
 
 
 def test_without_the_model_everything_is_at_once(node: Node) -> None:

@@ -106,6 +106,12 @@ class Model:
                 for name, entry in stack.resource_map._resource_json_map.items()
             }
             written = [*written, *timeline.resource_events(run, stack, after, kinds)]
+            # once the run is over, each resource's timestamp is its modelled completion too
+            changed = stack_state(stack.resource_map).changed
+            for name in after:
+                phase = run.phase(name)
+                if phase is not None:
+                    changed[name] = run.at(phase[1])
         stack.events[first_event:] = timeline.place_events(run, written)
         with self.lock:
             self.runs[stack.stack_id] = run
