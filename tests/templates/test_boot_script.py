@@ -3,7 +3,7 @@ boot's time budget added up against the CreationPolicy."""
 
 from __future__ import annotations
 
-import gzip
+import base64
 import json
 import re
 import shutil
@@ -18,7 +18,7 @@ import pytest
 from tsm_infra.node import tsm_node
 from tsm_infra.node.bundle import boot_archive
 from tsm_infra.node.units import BOOT_ARCHIVE
-from tsm_infra.templates import template_path
+from tsm_infra.templates import template_body, template_path
 
 STACK, REGION = "tsm-acme-node0-core", "eu-west-1"
 
@@ -192,10 +192,9 @@ def test_the_template_asks_for_the_gzipped_boot_archive() -> None:
     ]
 
 
-def test_cfn_init_unpacks_the_archive_that_the_boot_and_the_units_run(
-    template: dict[str, Any], tmp_path: Path
-) -> None:
-    init = template["Resources"]["LaunchTemplate"]["Metadata"]["AWS::CloudFormation::Init"]
+def test_cfn_init_unpacks_the_archive_that_the_boot_and_the_units_run(tmp_path: Path) -> None:
+    sent = json.loads(template_body("core"))  # rendered: the archive filled in
+    init = sent["Resources"]["LaunchTemplate"]["Metadata"]["AWS::CloudFormation::Init"]
     assert init["configSets"]["node"] == ["files", "start"]
     assert init["files"]["files"][PACKED]["encoding"] == "base64"
     commands = init["start"]["commands"]
@@ -204,7 +203,8 @@ def test_cfn_init_unpacks_the_archive_that_the_boot_and_the_units_run(
     # the unpack command, run on what cfn-init wrote, leaves the archive the config unit runs too
     opt = tmp_path / "opt/tsm"
     opt.mkdir(parents=True)
-    (opt / "tsm_node.pyz.gz").write_bytes(gzip.compress(boot_archive(), mtime=0))
+    packed = base64.b64decode(init["files"]["files"][PACKED]["content"], validate=True)
+    (opt / "tsm_node.pyz.gz").write_bytes(packed)
     unpack = commands["00-unpack"]["command"].replace("/opt/tsm/", f"{opt}/")
     subprocess.run([shutil.which("bash") or "/bin/bash", "-c", unpack], check=True, timeout=30)
     archive = opt / "tsm_node.pyz"
