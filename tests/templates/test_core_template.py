@@ -539,7 +539,8 @@ def test_the_plan_passes_one_position_per_cidr() -> None:
 def test_the_plan_reads_the_ecr_repository_and_registry_port(
     image: str, arn: str, port: str
 ) -> None:
-    from tsm_infra.plan import ecr_repository_arn, registry_port
+    from tsm_infra.images import registry_port
+    from tsm_infra.plan import ecr_repository_arn
 
     assert (ecr_repository_arn(image), registry_port(image)) == (arn, port)
 

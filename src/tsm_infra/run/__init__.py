@@ -31,7 +31,7 @@ from tsm_infra.run.results import (
     always_yes,
 )
 from tsm_infra.run.sharing import ShareSteps
-from tsm_infra.run.stack_steps import StackSteps
+from tsm_infra.run.stack_steps import StackRun, StackSteps
 from tsm_infra.stacks import Interrupted, StackError
 
 
@@ -53,13 +53,15 @@ def execute(
     stop = threading.Event()
     started = time.monotonic()
     stacks = StackSteps(
-        cluster=plan.cluster,
-        connector=connector,
-        template_body=template_body,
-        options=options,
-        report=report or (lambda event: None),
-        stop=stop,
-        started=started,
+        StackRun(
+            cluster=plan.cluster,
+            connector=connector,
+            template_body=template_body,
+            options=options,
+            report=report or (lambda event: None),
+            stop=stop,
+            started=started,
+        )
     )
     shares = ShareSteps(connector=connector, options=options, stop=stop)
 

@@ -40,8 +40,8 @@ from tsm_infra.run.results import DeployError, Event, Options, Outcome, OutcomeK
 from tsm_infra.stacks import Interrupted, Progress, Review, StackInfo, StackOps
 
 
-class StackSteps:
-    """The handler of stack steps: one per run, shared by the run's threads."""
+class StackRun:
+    """What the stack steps of one run share: sessions, rendered templates, progress, clocks."""
 
     def __init__(
         self,
@@ -54,17 +54,106 @@ class StackSteps:
         stop: threading.Event,
         started: float,
     ) -> None:
-        self._cluster = cluster
-        self._connector = connector
+        self.cluster = cluster
+        self.connector = connector
         self._template_body = template_body
-        self._options = options
+        self.options = options
         self._report = report
         self._stop = stop
         self._run_started = started
         self._lock = threading.Lock()
         self._bodies: dict[str, tuple[str, str]] = {}
         self._ops: dict[tuple[str, str], StackOps] = {}
-        self._step_started: dict[str, float] = {}
+        self.step_started: dict[str, float] = {}
+
+    def ops_for(self, step: StackStep) -> StackOps:
+        """The account's stack operations, opening its session on first use.
+
+        Called in the step's own thread, so that an account that cannot be reached fails its
+        stacks only, not the run.
+        """
+        key = (step.account, step.region)
+        with self._lock:
+            found = self._ops.get(key)
+        if found is not None:
+            return found
+        session = self.connector.for_node(step.node)
+        ops = StackOps(
+            session.client("cloudformation"),
+            poll_interval=self.options.poll_interval,
+            timeout=self.options.timeout,
+            sleep=self.sleep,
+        )
+        with self._lock:
+            return self._ops.setdefault(key, ops)
+
+    def body(self, kind: str) -> tuple[str, str]:
+        """The template body of a kind, rendered once per run, and its SHA-256."""
+        with self._lock:
+            if kind not in self._bodies:
+                body = self._template_body(kind)
+                self._bodies[kind] = (body, hashlib.sha256(body.encode()).hexdigest())
+            return self._bodies[kind]
+
+    def sleep(self, seconds: float) -> None:
+        if self._stop.wait(seconds):
+            raise Interrupted("interrupted")
+
+    def progress(self, step: StackStep) -> Callable[[Progress], None]:
+        return lambda update: self.emit(step, update.status, update)
+
+    def emit(self, step: StackStep, status: str, progress: Progress | None = None) -> None:
+        started = self.step_started.get(step.id)
+        self._report(
+            Event(
+                stack=step.stack_name,
+                node=step.node_index,
+                account=step.account,
+                region=step.region,
+                status=status,
+                done=progress.done if progress else 0,
+                total=progress.total if progress else 0,
+                elapsed=time.monotonic() - started if started else 0.0,
+            )
+        )
+
+    def done(
+        self,
+        step: StackStep,
+        result: OutcomeKind,
+        reason: str = "",
+        *,
+        info: StackInfo | None = None,
+        review: Review | None = None,
+    ) -> Done:
+        now = time.monotonic()
+        started = self.step_started.get(step.id, now)
+        outcome = Outcome(
+            stack=step.stack_name,
+            kind=step.kind,
+            node=step.node_index,
+            account=step.account,
+            region=step.region,
+            result=result,
+            reason=" ".join(reason.split()),
+            changes=tuple(change.describe() for change in review.changes) if review else (),
+            seconds=now - started,
+            started=started - self._run_started,
+            ended=now - self._run_started,
+        )
+        self.emit(step, result)
+        return Done(
+            ok=outcome.ok,
+            outcome=outcome,
+            outputs=dict(info.outputs) if info is not None and outcome.ok else {},
+        )
+
+
+class StackSteps:
+    """The handler of stack steps: deploy or delete, one handler per run, shared by its threads."""
+
+    def __init__(self, run: StackRun) -> None:
+        self._run = run
         self.deleted: dict[str, StackInfo] = {}  # what each deleted stack was, for the report
 
     # ------------------------------------------------------------------ the handler protocol
@@ -72,31 +161,31 @@ class StackSteps:
     def prepare(self, step: Step, inputs: Mapping[str, Mapping[str, str]]) -> Prepared:
         """Observe the stack and decide; prepare (and review) the change set it needs."""
         assert isinstance(step, StackStep)  # noqa: S101 - the executor routes by kind
-        self._step_started[step.id] = time.monotonic()
-        self._emit(step, "checking")
-        ops = self._ops_for(step)
+        self._run.step_started[step.id] = time.monotonic()
+        self._run.emit(step, "checking")
+        ops = self._run.ops_for(step)
         if step.action == "delete":
             return self._prepare_delete(step, ops)
         parameters = {name: _resolve(value, inputs) for name, value in step.parameters.items()}
-        body, digest = self._body(step.kind)
+        body, digest = self._run.body(step.kind)
         wanted = Wanted(parameters, {**step.tags, TAG_TEMPLATE: digest}, step.template_defaults)
         info, decision = self._observe(step, ops, wanted)
         if isinstance(decision, Finish):
-            return Prepared(done=self._done(step, decision.result, decision.reason, info=info))
+            return Prepared(done=self._run.done(step, decision.result, decision.reason, info=info))
         assert isinstance(decision, ChangeSet)  # noqa: S101 - deploy decisions end so
         if decision.create and LEFTOVER_SECRETS in step.guards and decision.verb == "create":
             left = self._leftover_secrets(step)
             if left:
-                return Prepared(done=self._done(step, "failed", left))
+                return Prepared(done=self._run.done(step, "failed", left))
         if decision.verb == "replace":
             return self._prepare_replace(step, ops, body, wanted)
         if decision.discard_empty_stack and info is not None:
             ops.delete(info.name)
         resume = decision.verb == "resume"
-        self._emit(step, "resuming: creating change set" if resume else "creating change set")
+        self._run.emit(step, "resuming: creating change set" if resume else "creating change set")
         review = ops.prepare(step.stack_name, body, parameters, wanted.tags, create=decision.create)
         refused = (
-            review.refused(self._options.allow_replace)
+            review.refused(self._run.options.allow_replace)
             if STATEFUL_REPLACEMENT in step.guards
             else []
         )
@@ -113,8 +202,10 @@ class StackSteps:
         if isinstance(verdict, Finish):
             if refused:
                 ops.discard(review)
-            return Prepared(done=self._done(step, verdict.result, verdict.reason, review=review))
-        self._emit(step, "change set ready")
+            return Prepared(
+                done=self._run.done(step, verdict.result, verdict.reason, review=review)
+            )
+        self._run.emit(step, "change set ready")
         return Prepared(
             details=_review_lines(step, verdict, review),
             review=True,
@@ -125,7 +216,7 @@ class StackSteps:
     def failed(self, step: Step, reason: str) -> Done:
         """The step raised: a failed outcome with the reason (less the stack's own name)."""
         assert isinstance(step, StackStep)  # noqa: S101
-        return self._done(step, "failed", reason.removeprefix(f"{step.stack_name}: "))
+        return self._run.done(step, "failed", reason.removeprefix(f"{step.stack_name}: "))
 
     def blocked(self, step: Step, causes: Sequence[Step], why: Sequence[str]) -> Done:
         """Skipped: the steps it needs did not complete (for a delete: were not deleted)."""
@@ -136,7 +227,7 @@ class StackSteps:
         else:
             parts = [f"needs {', '.join(names)}, which did not complete"] if names else []
             reason = "; ".join([*parts, *why])
-        return self._done(step, "skipped", reason)
+        return self._run.done(step, "skipped", reason)
 
     # ------------------------------------------------------------------ deploy
 
@@ -155,24 +246,24 @@ class StackSteps:
             if not isinstance(decision, Wait):
                 return info, decision
             assert info is not None  # noqa: S101 - only an existing stack is busy
-            self._emit(step, f"waiting for {info.status}")
-            info = ops.settle(step.stack_name, lambda p: self._emit(step, p.status, p))
+            self._run.emit(step, f"waiting for {info.status}")
+            info = ops.settle(step.stack_name, lambda p: self._run.emit(step, p.status, p))
 
     def _prepare_replace(
         self, step: StackStep, ops: StackOps, body: str, wanted: Wanted
     ) -> Prepared:
         """A failed first create left ROLLBACK_COMPLETE: delete it and create it again."""
-        self._emit(step, "needs replacing")
+        self._run.emit(step, "needs replacing")
         where = _where(step)
 
         def replace() -> Done:
-            progress = self._progress(step)
+            progress = self._run.progress(step)
             ops.delete(step.stack_name, progress)
             review = ops.prepare(
                 step.stack_name, body, dict(wanted.parameters), wanted.tags, create=True
             )
             info = ops.execute(review, progress)
-            return self._done(step, "replaced", info=info, review=review)
+            return self._run.done(step, "replaced", info=info, review=review)
 
         return Prepared(
             details=(
@@ -181,23 +272,25 @@ class StackSteps:
             ),
             review=True,
             run=replace,
-            decline=lambda: self._done(step, "declined", "not confirmed; nothing was changed"),
+            decline=lambda: self._run.done(step, "declined", "not confirmed; nothing was changed"),
         )
 
     def _execute(self, step: StackStep, ops: StackOps, review: Review, verdict: Execute) -> Done:
-        info = ops.execute(review, self._progress(step))
-        return self._done(step, DONE[verdict.verb], info=info, review=review)
+        info = ops.execute(review, self._run.progress(step))
+        return self._run.done(step, DONE[verdict.verb], info=info, review=review)
 
     def _decline(self, step: StackStep, ops: StackOps, review: Review) -> Done:
         ops.discard(review)
-        return self._done(step, "declined", "not confirmed; nothing was changed", review=review)
+        return self._run.done(step, "declined", "not confirmed; nothing was changed", review=review)
 
     def _leftover_secrets(self, step: StackStep) -> str:
         """Why a new KMS stack would fail on secrets an earlier deployment kept, or ""."""
         from tsm_infra.preflight import leftover_advice, leftover_secrets  # noqa: PLC0415
 
         try:
-            taken = leftover_secrets(self._connector.for_node(step.node), self._cluster, step.node)
+            taken = leftover_secrets(
+                self._run.connector.for_node(step.node), self._run.cluster, step.node
+            )
         except Exception:
             return ""
         return "; ".join(leftover_advice(taken)) if taken else ""
@@ -207,7 +300,7 @@ class StackSteps:
     def _prepare_delete(self, step: StackStep, ops: StackOps) -> Prepared:
         info, decision = self._observe(step, ops, None)
         if isinstance(decision, Finish):
-            return Prepared(done=self._done(step, decision.result, decision.reason))
+            return Prepared(done=self._run.done(step, decision.result, decision.reason))
         assert isinstance(decision, Delete) and info is not None  # noqa: S101
         self.deleted[step.id] = info
         return Prepared(run=lambda: self._delete(step, ops, info, decision))
@@ -219,100 +312,16 @@ class StackSteps:
         if decision.lift_protection:
             # on the resources themselves, whatever state the stack is in, never through an
             # update (which would re-resolve the AMI parameter and replace the node)
-            self._emit(step, "lifting deletion protection")
+            self._run.emit(step, "lifting deletion protection")
             lifted = lift_deletion_protection(
-                self._connector.for_node(step.node),
+                self._run.connector.for_node(step.node),
                 info.name,
-                self._sleep,
-                self._options.poll_interval,
+                self._run.sleep,
+                self._run.options.poll_interval,
             )
-        ops.delete(step.stack_name, self._progress(step))
-        done = self._done(step, "deleted")
+        ops.delete(step.stack_name, self._run.progress(step))
+        done = self._run.done(step, "deleted")
         return Done(ok=True, outcome=done.outcome, actions=tuple(lifted))
-
-    # ------------------------------------------------------------------ plumbing
-
-    def _ops_for(self, step: StackStep) -> StackOps:
-        """The account's stack operations, opening its session on first use.
-
-        Called in the step's own thread, so that an account that cannot be reached fails its
-        stacks only, not the run.
-        """
-        key = (step.account, step.region)
-        with self._lock:
-            found = self._ops.get(key)
-        if found is not None:
-            return found
-        session = self._connector.for_node(step.node)
-        ops = StackOps(
-            session.client("cloudformation"),
-            poll_interval=self._options.poll_interval,
-            timeout=self._options.timeout,
-            sleep=self._sleep,
-        )
-        with self._lock:
-            return self._ops.setdefault(key, ops)
-
-    def _body(self, kind: str) -> tuple[str, str]:
-        """The template body of a kind, rendered once per run, and its SHA-256."""
-        with self._lock:
-            if kind not in self._bodies:
-                body = self._template_body(kind)
-                self._bodies[kind] = (body, hashlib.sha256(body.encode()).hexdigest())
-            return self._bodies[kind]
-
-    def _sleep(self, seconds: float) -> None:
-        if self._stop.wait(seconds):
-            raise Interrupted("interrupted")
-
-    def _progress(self, step: StackStep) -> Callable[[Progress], None]:
-        return lambda update: self._emit(step, update.status, update)
-
-    def _emit(self, step: StackStep, status: str, progress: Progress | None = None) -> None:
-        started = self._step_started.get(step.id)
-        self._report(
-            Event(
-                stack=step.stack_name,
-                node=step.node_index,
-                account=step.account,
-                region=step.region,
-                status=status,
-                done=progress.done if progress else 0,
-                total=progress.total if progress else 0,
-                elapsed=time.monotonic() - started if started else 0.0,
-            )
-        )
-
-    def _done(
-        self,
-        step: StackStep,
-        result: OutcomeKind,
-        reason: str = "",
-        *,
-        info: StackInfo | None = None,
-        review: Review | None = None,
-    ) -> Done:
-        now = time.monotonic()
-        started = self._step_started.get(step.id, now)
-        outcome = Outcome(
-            stack=step.stack_name,
-            kind=step.kind,
-            node=step.node_index,
-            account=step.account,
-            region=step.region,
-            result=result,
-            reason=" ".join(reason.split()),
-            changes=tuple(change.describe() for change in review.changes) if review else (),
-            seconds=now - started,
-            started=started - self._run_started,
-            ended=now - self._run_started,
-        )
-        self._emit(step, result)
-        return Done(
-            ok=outcome.ok,
-            outcome=outcome,
-            outputs=dict(info.outputs) if info is not None and outcome.ok else {},
-        )
 
 
 def _observed(info: StackInfo | None) -> Observed:
