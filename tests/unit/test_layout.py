@@ -9,7 +9,8 @@ never runs. An import names the module it loads: `from pkg.spec import models` i
 initialises on the way are not edges of their own: a package that re-exports its parts from
 `__init__.py` is not in a cycle with them unless a part imports the package back.
 
-The fixture tests prove the checker on small trees in `tmp_path`.
+The fixture tests prove the checker on small trees in `tmp_path`; the last test holds
+`src/tsm_infra` to it.
 """
 
 from __future__ import annotations
@@ -369,10 +370,15 @@ def test_a_tree_within_the_limits_has_no_problems(tmp_path: Path) -> None:
 
 
 def test_the_checker_reads_the_real_package() -> None:
-    # the limits below hold src/tsm_infra to the checker, so it must see the whole tree
+    # the last test holds src/tsm_infra to the checker, so the checker must see the whole tree
     modules = read_modules(REPO / "src" / "tsm_infra", "tsm_infra")
     graph = import_graph(modules)
     assert {"tsm_infra", "tsm_infra.cli", "tsm_infra.spec.reader"} <= set(modules)
     assert "tsm_infra.spec" in graph["tsm_infra.cli"]  # imported inside a command function
     assert "tsm_infra.spec.reader" in graph["tsm_infra.spec.models"]
     assert "tsm_infra.spec" not in graph["tsm_infra.limits"]  # under TYPE_CHECKING only
+
+
+def test_the_package_keeps_its_layout_limits() -> None:
+    problems = layout_problems(REPO / "src" / "tsm_infra", "tsm_infra", REPO)
+    assert problems == [], "\n".join(problems)
