@@ -79,9 +79,16 @@ class Deployed:
     stacks: dict[str, tuple[float, float]]  # stack -> (started, ended) after the run started
 
 
-def run_deployer(plan: Plan, connector: Connector, poll_interval: float) -> Deployed:
-    """The one call into tsm-infra's deployer: how every stack ended, and when."""
-    result = execute(plan, connector, options=Options(poll_interval=poll_interval))
+def run_deployer(
+    plan: Plan, connector: Connector, poll_interval: float, durations_scale: float
+) -> Deployed:
+    """The one call into tsm-infra's deployer: how every stack ended, and when.
+
+    Under the latency model the deployer is told the model's scale, as on AWS it assumes the
+    typical durations (`durations_scale` 1): it paces its polls by them.
+    """
+    options = Options(poll_interval=poll_interval, durations_scale=durations_scale)
+    result = execute(plan, connector, options=options)
     reasons = "; ".join(f"{o.stack}: {o.reason}" for o in result.failures())
     return Deployed(
         result.ok,
@@ -101,7 +108,9 @@ def measure(size: int, model: str, repeat: int, scale: float) -> list[Run]:
             counter = CallCounter()
             connector = Connector(endpoint_url=endpoint, counter=counter)
             started = time.perf_counter()
-            deployed = run_deployer(plan, connector, POLL_SECONDS * scale)
+            deployed = run_deployer(
+                plan, connector, POLL_SECONDS * scale, scale if model == "latency" else 0.0
+            )
             seconds = time.perf_counter() - started
             executed = counter.counts().get("cloudformation:ExecuteChangeSet", 0)
             timeline = tuple(

@@ -290,7 +290,11 @@ def _run(
     from tsm_infra.render import run_text  # noqa: PLC0415
     from tsm_infra.run import Options, execute  # noqa: PLC0415
 
-    options = Options(allow_replace=allow_replace, poll_interval=1.0 if endpoint_url else 5.0)
+    options = Options(
+        allow_replace=allow_replace,
+        poll_interval=1.0 if endpoint_url else 5.0,
+        durations_scale=0.0 if endpoint_url else 1.0,
+    )
     connector = connector or _connector(endpoint_url)
     if preflight:
         from tsm_infra.preflight import require  # noqa: PLC0415

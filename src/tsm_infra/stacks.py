@@ -406,11 +406,18 @@ class StackOps(StackReader):
         except AWS_ERRORS as exc:
             raise StackError(f"{name}: cannot delete change set: {describe_error(exc)}") from None
 
-    def execute(self, review: Review, on_progress: ProgressCallback | None = None) -> StackInfo:
+    def execute(
+        self,
+        review: Review,
+        on_progress: ProgressCallback | None = None,
+        *,
+        expected: float | None = None,
+    ) -> StackInfo:
         """Execute a reviewed change set and wait until the stack rests; StackError if it fails.
 
         Rollback is off: when a resource fails, what was already made (generated secrets
         included) stays, and the next change set resumes from there instead of starting over.
+        `expected`: how long the operation typically takes, which paces the polls.
         """
         if review.empty:
             raise StackError(f"{review.stack_name}: nothing to execute")
@@ -420,11 +427,17 @@ class StackOps(StackReader):
             raise StackError(
                 f"{review.stack_name}: cannot execute the change set: {describe_error(exc)}"
             ) from None
-        return self.wait(review.stack_name, on_progress, expect="complete")
+        return self.wait(review.stack_name, on_progress, expect="complete", expected=expected)
 
     # ------------------------------------------------------------------ waiting and deleting
 
-    def settle(self, name: str, on_progress: ProgressCallback | None = None) -> StackInfo | None:
+    def settle(
+        self,
+        name: str,
+        on_progress: ProgressCallback | None = None,
+        *,
+        expected: float | None = None,
+    ) -> StackInfo | None:
         """Wait until the stack is not in progress; its info then, or None when it is gone.
 
         With `on_progress`, the resources for its counter are listed on the first poll,
@@ -432,7 +445,7 @@ class StackOps(StackReader):
         report the last count with the new status. Without it they are not listed at all.
         """
         deadline = self.clock() + self.timeout
-        backoff = Backoff(self.poll_interval)
+        backoff = Backoff(self.poll_interval, expected=expected)
         last: Progress | None = None
         polls = 0
         while True:
@@ -470,9 +483,10 @@ class StackOps(StackReader):
         on_progress: ProgressCallback | None = None,
         *,
         expect: State = "complete",
+        expected: float | None = None,
     ) -> StackInfo:
         """Wait until the stack rests; StackError unless it rests in the `expect`ed state."""
-        info = self.settle(name, on_progress)
+        info = self.settle(name, on_progress, expected=expected)
         state = info.state if info else "absent"
         if state == expect:
             return info or StackInfo(name, "DELETE_COMPLETE", "", {})
@@ -480,7 +494,13 @@ class StackOps(StackReader):
         reason = self.first_failure(info.name, info.stack_id) or info.reason or "no reason given"
         raise StackError(f"{info.name}: {info.status}: {reason}")
 
-    def delete(self, name: str, on_progress: ProgressCallback | None = None) -> None:
+    def delete(
+        self,
+        name: str,
+        on_progress: ProgressCallback | None = None,
+        *,
+        expected: float | None = None,
+    ) -> None:
         """Delete a stack and wait until it is gone; a stack that does not exist is fine."""
         info = self.describe(name)
         if info is None:
@@ -489,7 +509,7 @@ class StackOps(StackReader):
             self.cfn.delete_stack(StackName=info.stack_id or name)
         except AWS_ERRORS as exc:
             raise StackError(f"{name}: cannot delete it: {describe_error(exc)}") from None
-        self.wait(info.stack_id or name, on_progress, expect="absent")
+        self.wait(info.stack_id or name, on_progress, expect="absent", expected=expected)
 
 
 def _info(stack: StackTypeDef, name: str) -> StackInfo:

@@ -165,3 +165,45 @@ def test_waiting_gives_up_at_the_deadline() -> None:
     with pytest.raises(StackError, match="gave up waiting for the stack after 15 s"):
         ops.settle("s")
     assert clock.waits == [10.0, 15.0]
+
+
+def test_with_an_expected_end_the_waits_halve_the_time_left_to_it() -> None:
+    backoff = Backoff(5.0, expected=100.0)
+    waits = [backoff.next() for _ in range(7)]
+    # half of what is left each time (never under base), then, past the expected end, base
+    # again growing by half
+    assert waits == [50.0, 25.0, 12.5, 6.25, 5.0, 5.0, 7.5]
+
+
+def test_an_expected_end_far_away_waits_at_most_the_cap() -> None:
+    backoff = Backoff(5.0, expected=1200.0)
+    assert backoff.next() == 5.0 * MAX_INTERVALS
+
+
+def test_a_stack_that_ends_when_expected_is_seen_within_one_interval_and_cheaply() -> None:
+    """The same 20-minute stack, paced by its typical duration: seen at once, fewer calls."""
+    clock = Clock()
+
+    class Timed(ScriptedCfn):
+        def describe_stacks(self, StackName: str) -> dict[str, Any]:
+            self.statuses = ["CREATE_COMPLETE" if clock.now >= 1200 else "CREATE_IN_PROGRESS"]
+            return super().describe_stacks(StackName)
+
+    cfn = Timed(["CREATE_IN_PROGRESS"], done=iter(range(1000)), total=60)
+    clock.ops(cfn, poll_interval=5.0).settle("s", lambda progress: None, expected=1200.0)
+    assert clock.now - 1200 <= 5.0, clock.waits
+    assert len(cfn.calls) <= 32, cfn.calls
+
+
+def test_a_stack_slower_than_expected_backs_off_again_after_the_expected_end() -> None:
+    clock = Clock()
+
+    class Timed(ScriptedCfn):
+        def describe_stacks(self, StackName: str) -> dict[str, Any]:
+            self.statuses = ["CREATE_COMPLETE" if clock.now >= 2400 else "CREATE_IN_PROGRESS"]
+            return super().describe_stacks(StackName)
+
+    cfn = Timed(["CREATE_IN_PROGRESS"])
+    clock.ops(cfn, poll_interval=5.0).settle("s", expected=1200.0)
+    assert cfn.calls.count("DescribeStacks") <= 50
+    assert max(clock.waits) == 5.0 * MAX_INTERVALS

@@ -141,6 +141,10 @@ class Options:
     allow_replace: frozenset[str] = frozenset()
     poll_interval: float = 5.0
     timeout: float = 3 * 3600.0
+    # How AWS's typical durations (durations.py) map to where the stacks go: 1.0 on AWS, the
+    # latency scale on a modelled emulator, 0 where nothing is known (an instant emulator).
+    # It paces the polls: a stack expected to take 20 minutes is not looked at every 5 s.
+    durations_scale: float = 0.0
     # how long an account waits for its peers' share invitations to show up in RAM
     share_timeout: float = 600.0
 

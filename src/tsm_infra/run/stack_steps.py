@@ -8,10 +8,12 @@ make and review the change set, execute or delete it, and report progress as it 
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 
+from tsm_infra import durations
 from tsm_infra.aws import Connector
 from tsm_infra.contract import TAG_TEMPLATE
 from tsm_infra.plan import (
@@ -94,6 +96,22 @@ class StackRun:
                 body = self._template_body(kind)
                 self._bodies[kind] = (body, hashlib.sha256(body.encode()).hexdigest())
             return self._bodies[kind]
+
+    def expected(
+        self, kind: str, parameters: Mapping[str, str], operation: durations.Operation
+    ) -> float | None:
+        """How long creating or deleting a stack of this kind typically takes here, if known."""
+        scale = self.options.durations_scale
+        if scale <= 0:
+            return None
+        body, _ = self.body(kind)
+        try:
+            timeline = durations.schedule(
+                json.loads(body), scale, parameters=parameters, operation=operation
+            )
+        except ValueError:  # an estimate only: without it the polls simply back off
+            return None
+        return max((end for _, end in timeline.values()), default=0.0) or None
 
     def sleep(self, seconds: float) -> None:
         if self._stop.wait(seconds):
@@ -209,7 +227,7 @@ class StackSteps:
         return Prepared(
             details=_review_lines(step, verdict, review),
             review=True,
-            run=lambda: self._execute(step, ops, review, verdict),
+            run=lambda: self._execute(step, ops, review, verdict, parameters),
             decline=lambda: self._decline(step, ops, review),
         )
 
@@ -258,11 +276,19 @@ class StackSteps:
 
         def replace() -> Done:
             progress = self._run.progress(step)
-            ops.delete(step.stack_name, progress)
+            ops.delete(
+                step.stack_name,
+                progress,
+                expected=self._run.expected(step.kind, wanted.parameters, "delete"),
+            )
             review = ops.prepare(
                 step.stack_name, body, dict(wanted.parameters), wanted.tags, create=True
             )
-            info = ops.execute(review, progress)
+            info = ops.execute(
+                review,
+                progress,
+                expected=self._run.expected(step.kind, wanted.parameters, "create"),
+            )
             return self._run.done(step, "replaced", info=info, review=review)
 
         return Prepared(
@@ -275,8 +301,21 @@ class StackSteps:
             decline=lambda: self._run.done(step, "declined", "not confirmed; nothing was changed"),
         )
 
-    def _execute(self, step: StackStep, ops: StackOps, review: Review, verdict: Execute) -> Done:
-        info = ops.execute(review, self._run.progress(step))
+    def _execute(
+        self,
+        step: StackStep,
+        ops: StackOps,
+        review: Review,
+        verdict: Execute,
+        parameters: Mapping[str, str],
+    ) -> Done:
+        # an update takes what its changes take: only a create is paced by the typical duration
+        expected = (
+            self._run.expected(step.kind, parameters, "create")
+            if verdict.verb == "create"
+            else None
+        )
+        info = ops.execute(review, self._run.progress(step), expected=expected)
         return self._run.done(step, DONE[verdict.verb], info=info, review=review)
 
     def _decline(self, step: StackStep, ops: StackOps, review: Review) -> Done:
@@ -319,7 +358,8 @@ class StackSteps:
                 self._run.sleep,
                 self._run.options.poll_interval,
             )
-        ops.delete(step.stack_name, self._run.progress(step))
+        expected = self._run.expected(step.kind, info.parameters, "delete")
+        ops.delete(step.stack_name, self._run.progress(step), expected=expected)
         done = self._run.done(step, "deleted")
         return Done(ok=True, outcome=done.outcome, actions=tuple(lifted))
 
