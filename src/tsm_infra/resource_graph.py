@@ -197,11 +197,11 @@ def _for_each(key: str, value: Any, values: Mapping[str, str]) -> dict[str, Any]
     out: dict[str, Any] = {}
     for item in _collection(key, collection, values):
         for template_key, body in fragment.items():
-            substituted = _substitute(body, identifier, item)
+            substituted = substitute(body, identifier, item)
             if template_key.startswith(_FOR_EACH):
                 out.update(_for_each(template_key, substituted, values))
             else:
-                out[_substitute_key(template_key, identifier, item)] = substituted
+                out[substitute_key(template_key, identifier, item)] = substituted
     return out
 
 
@@ -216,22 +216,24 @@ def _collection(key: str, collection: Any, values: Mapping[str, str]) -> list[st
     return [str(item).strip() for item in collection if str(item).strip()]
 
 
-def _substitute_key(key: str, identifier: str, item: str) -> str:
+def substitute_key(key: str, identifier: str, item: str) -> str:
+    """A logical id or string of an Fn::ForEach fragment with the loop's item put in."""
     # &{Id} keeps only the characters a logical id may hold; ${Id} inserts the value as is
     key = key.replace(f"&{{{identifier}}}", re.sub(r"[^A-Za-z0-9]", "", item))
     return key.replace(f"${{{identifier}}}", item)
 
 
-def _substitute(node: Any, identifier: str, item: str) -> Any:
+def substitute(node: Any, identifier: str, item: str) -> Any:
+    """An Fn::ForEach fragment with the loop's item put in wherever the identifier stands."""
     if isinstance(node, Mapping):
         if set(node) == {"Ref"} and node["Ref"] == identifier:
             return item
         return {
-            _substitute_key(k, identifier, item): _substitute(v, identifier, item)
+            substitute_key(k, identifier, item): substitute(v, identifier, item)
             for k, v in node.items()
         }
     if isinstance(node, list):
-        return [_substitute(v, identifier, item) for v in node]
+        return [substitute(v, identifier, item) for v in node]
     if isinstance(node, str):
-        return _substitute_key(node, identifier, item)
+        return substitute_key(node, identifier, item)
     return node

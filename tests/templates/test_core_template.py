@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tsm_infra.resource_graph import substitute
 from tsm_infra.templates import template_body, template_path
 
 TEMPLATE_PATH = template_path("core")
@@ -27,23 +28,6 @@ def _decode(text: str) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def template() -> dict[str, Any]:
     return _decode(TEMPLATE_PATH.read_text())
-
-
-def _substitute(node: Any, name: str, value: str) -> Any:
-    """Replace a ForEach identifier the way AWS::LanguageExtensions does."""
-    if isinstance(node, dict):
-        if node == {"Ref": name}:
-            return value
-        return {
-            _substitute(key, name, value): _substitute(item, name, value)
-            for key, item in node.items()
-        }
-    if isinstance(node, list):
-        return [_substitute(item, name, value) for item in node]
-    if isinstance(node, str):
-        alphanumeric = re.sub(r"[^A-Za-z0-9]", "", value)
-        return node.replace("${" + name + "}", value).replace("&{" + name + "}", alphanumeric)
-    return node
 
 
 def _select(node: Any, parameters: dict[str, list[str]]) -> Any:
@@ -70,7 +54,7 @@ def expand(resources: dict[str, Any], parameters: dict[str, list[str]]) -> dict[
         name, collection, body = value
         items = parameters[collection["Ref"]] if isinstance(collection, dict) else collection
         for item in items:
-            for logical_id, resource in _substitute(body, name, item).items():
+            for logical_id, resource in substitute(body, name, item).items():
                 assert logical_id not in expanded, f"{key}: {logical_id} twice"
                 expanded[logical_id] = _select(resource, parameters)
     return expanded

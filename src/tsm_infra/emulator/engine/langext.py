@@ -8,12 +8,12 @@ parameters at hand, as CloudFormation's transform does before it builds the chan
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Mapping
 from typing import Any
 from unittest import mock
 
 from tsm_infra.emulator.registry import Context, Installed, provider
+from tsm_infra.resource_graph import substitute, substitute_key
 
 TRANSFORM = "AWS::LanguageExtensions"
 FOR_EACH = "Fn::ForEach::"
@@ -81,11 +81,11 @@ def _for_each(key: str, value: Any, params: Mapping[str, Any]) -> dict[str, Any]
     for item in items:
         for template_key, body in fragment.items():
             if template_key.startswith(FOR_EACH):
-                nested = _substitute(body, identifier, item)
+                nested = substitute(body, identifier, item)
                 out.update(_for_each(template_key, nested, params))
                 continue
-            logical_id = _substitute_key(template_key, identifier, item)
-            out[logical_id] = _simplify(_substitute(body, identifier, item))
+            logical_id = substitute_key(template_key, identifier, item)
+            out[logical_id] = _simplify(substitute(body, identifier, item))
     return out
 
 
@@ -98,27 +98,6 @@ def _collection(key: str, collection: Any, params: Mapping[str, Any]) -> list[st
     if not isinstance(collection, list) or not all(isinstance(i, str) for i in collection):
         raise LanguageExtensionsError(f"{key}: the collection must be a list of strings")
     return [item for item in collection if item != ""]
-
-
-def _substitute_key(key: str, identifier: str, item: str) -> str:
-    # &{Id} keeps only the characters a logical id may hold; ${Id} inserts the value as is
-    key = key.replace(f"&{{{identifier}}}", re.sub(r"[^A-Za-z0-9]", "", item))
-    return key.replace(f"${{{identifier}}}", item)
-
-
-def _substitute(node: Any, identifier: str, item: str) -> Any:
-    if isinstance(node, dict):
-        if set(node) == {"Ref"} and node["Ref"] == identifier:
-            return item
-        return {
-            _substitute_key(k, identifier, item): _substitute(v, identifier, item)
-            for k, v in node.items()
-        }
-    if isinstance(node, list):
-        return [_substitute(v, identifier, item) for v in node]
-    if isinstance(node, str):
-        return node.replace(f"${{{identifier}}}", item).replace(f"&{{{identifier}}}", item)
-    return node
 
 
 def _simplify(node: Any) -> Any:
