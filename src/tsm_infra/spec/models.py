@@ -44,14 +44,19 @@ def _check_account(value: str) -> str:
 
 @functools.cache
 def known_regions() -> frozenset[str]:
-    """Every region name botocore's bundled endpoint data knows, across all partitions."""
-    import botocore.session  # noqa: PLC0415 - heavy import, only needed when validating
+    """Every region name botocore's bundled endpoint data knows, across all partitions.
 
-    session = botocore.session.get_session()
-    names: set[str] = set()
-    for partition in session.get_available_partitions():
-        names.update(session.get_available_regions("ec2", partition_name=partition))
-    return frozenset(names)
+    Read from the endpoint data itself: no session (only aws.py makes those) and no service
+    model, which a session's get_available_regions would load for this (a third of a second).
+    """
+    import botocore.loaders  # noqa: PLC0415 - heavy import, only needed when validating
+
+    endpoints = botocore.loaders.create_loader().load_data("endpoints")
+    return frozenset(
+        str(region)
+        for partition in endpoints.get("partitions", [])
+        for region in partition.get("regions", {})
+    )
 
 
 def _check_region(value: str) -> str:
