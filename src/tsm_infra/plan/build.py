@@ -237,6 +237,7 @@ def destroy_plan(cluster: Cluster) -> Plan:
     deploy = build_plan(cluster)
     after = _stack_dependencies(deploy.graph)
     users: dict[str, list[str]] = {step.id: [] for step in deploy.steps()}
+    order = {step.id: number for number, step in enumerate(deploy.graph)}
     for step_id, needs in after.items():
         for need in needs:
             users[need].append(step_id)
@@ -250,7 +251,7 @@ def destroy_plan(cluster: Cluster) -> Plan:
             parameters={},
             action="delete",
             tags=step.tags,
-            depends_on=tuple(users[step.id]),
+            depends_on=tuple(sorted(users[step.id], key=order.__getitem__)),
             guards=(LIFT_DELETION_PROTECTION,) if step.kind == "core" else (),
             stage=step.kind,
         )
