@@ -117,6 +117,11 @@ def client_config() -> Config:
 
 
 _LOADER_LOCK = threading.Lock()
+# The first client of a service is made by one thread at a time: it parses the service's model
+# (the EC2 one is several megabytes), which the shared loader then keeps, so the accounts'
+# threads do not each parse it at the same moment.
+_FIRST_CLIENT_LOCKS: dict[str, threading.Lock] = {}
+_MADE_SERVICES: set[str] = set()
 
 
 @functools.cache
@@ -241,16 +246,26 @@ class AccountSession:
             if made is None:
                 # what boto3.Session.client does, without its per-service overloads: the
                 # overloads above give each caller its service's type
-                made = self.session._session.create_client(
-                    service,
-                    region_name=key[1],
-                    endpoint_url=self.endpoint_url,
-                    config=client_config(),
-                )
+                made = self._create(service, key[1])
                 if self.counter is not None:
                     self.counter.attach(made)
                 self._clients[key] = made
             return made
+
+    def _create(self, service: str, region: str) -> BaseClient:
+        def create() -> BaseClient:
+            return self.session._session.create_client(
+                service, region_name=region, endpoint_url=self.endpoint_url, config=client_config()
+            )
+
+        if service in _MADE_SERVICES:
+            return create()
+        with _LOADER_LOCK:
+            first = _FIRST_CLIENT_LOCKS.setdefault(service, threading.Lock())
+        with first:
+            made = create()
+            _MADE_SERVICES.add(service)
+        return made
 
 
 def _assume(
