@@ -200,3 +200,10 @@ def test_ctrl_c_stops_the_waiting_and_says_how_to_resume() -> None:
     assert time.monotonic() - started < 3
     assert "run the same command again to resume" in str(caught.value)
     assert "(a)" in str(caught.value)  # the stack it was waiting for
+
+
+def test_a_no_also_undoes_what_another_stage_has_prepared_meanwhile() -> None:
+    handler = Fake()
+    done = run(plan(step("a1"), step("b1", stage="b")), handler, lambda q, d: False)
+    assert result(done) == {"a1": "declined", "b1": "declined"}
+    assert handler.started == {}

@@ -122,6 +122,16 @@ class Executor:
         running: dict[Future[Prepared | Done], _Slot],
     ) -> None:
         """Start what can start; block what cannot; ask at the review points that are ready."""
+        if self._declined:
+            # a step whose preparation ended after the "no" is undone as well
+            late = [
+                slot
+                for slot in slots.values()
+                if slot.state == "prepared" and slot.prepared is not None and slot.prepared.review
+            ]
+            if late:
+                self._decline(late, pool, running)
+            return
         changed = True
         while changed and not self._declined:
             changed = False
@@ -156,7 +166,9 @@ class Executor:
                 if any(slot.state in ("waiting", "preparing") for slot in in_stage):
                     batch = [slot for slot in batch if slot not in asked]  # the stage is not ready
                 elif not self._ask(stage.name, asked):
-                    self._decline(asked, pool, running)
+                    # every change set prepared so far is undone, in this stage or another
+                    held = [s for s in ready if s.prepared is not None and s.prepared.review]
+                    self._decline(held, pool, running)
                     return True
             elif asked:
                 for slot in asked:  # nobody to wait for: show each as it is ready
