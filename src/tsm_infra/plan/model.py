@@ -209,13 +209,6 @@ class Plan:
         """Every stack step, in the plan's order."""
         return [step for step in self.graph if isinstance(step, StackStep)]
 
-    def step(self, step_id: str) -> Step:
-        """The step of this id; KeyError when there is none."""
-        for step in self.graph:
-            if step.id == step_id:
-                return step
-        raise KeyError(step_id)
-
     @property
     def phases(self) -> tuple[Phase, ...]:
         """The steps grouped by stage, in stage order."""

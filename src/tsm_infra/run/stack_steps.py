@@ -191,7 +191,7 @@ class StackSteps:
         if isinstance(decision, Finish):
             return Prepared(done=self._run.done(step, decision.result, decision.reason, info=info))
         assert isinstance(decision, ChangeSet)  # noqa: S101 - deploy decisions end so
-        if decision.create and LEFTOVER_SECRETS in step.guards and decision.verb == "create":
+        if decision.verb == "create" and LEFTOVER_SECRETS in step.guards:
             left = self._leftover_secrets(step)
             if left:
                 return Prepared(done=self._run.done(step, "failed", left))
